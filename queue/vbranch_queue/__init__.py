@@ -1,0 +1,1 @@
+"""vbranch routing: the pure queue policy and its state stores."""

@@ -1,0 +1,1 @@
+"""vbranch server: HTTP, CRM, database, auth and the command line."""

@@ -1,0 +1,103 @@
+"""The application factory: settings in, a wired aiohttp application out. Nothing runs at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from vbranch_server.auth.ratelimit import FailureLimiter
+from vbranch_server.db.engine import create_engine, session_factory
+from vbranch_server.i18n import Catalogs
+from vbranch_server.keys import (
+    CATALOGS,
+    CLOCK,
+    DB,
+    ENGINE,
+    LOGIN_LIMITER,
+    METRICS,
+    REDIS,
+    SETTINGS,
+    TEMPLATES,
+    TRACK_LIMITER,
+    Clock,
+)
+from vbranch_server.metrics import Metrics, metrics_middleware
+from vbranch_server.settings import Settings
+from vbranch_server.web import auth_views, health, openapi, pages, tickets_api, track_api
+from vbranch_server.web.errors import error_middleware
+from vbranch_server.web.pages import template_environment
+from vbranch_server.web.security import access_middleware, security_headers_middleware
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    engine = create_engine(app[SETTINGS].database_url)
+    app[ENGINE] = engine
+    app[DB] = session_factory(engine)
+    yield
+    await engine.dispose()
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    url = app[SETTINGS].redis_url
+    # No Redis URL means the embedded, single-process mode: the in-memory queue.
+    app[REDIS] = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5) if url else None
+    yield
+    redis = app[REDIS]
+    if redis is not None:
+        await redis.aclose()
+
+
+def _add_static(app: web.Application, settings: Settings) -> None:
+    root = settings.web_root
+    app.router.add_static("/static/client/", root / "client_web" / "static")
+    app.router.add_static("/static/console/", root / "agent_console" / "static")
+    # Browser libraries come from npm (installed by the setup command, never committed).
+    for prefix, folder in {
+        "/static/vendor/socket.io/": root / "node_modules" / "socket.io-client" / "dist",
+        "/static/vendor/chart.js/": root / "node_modules" / "chart.js" / "dist",
+    }.items():
+        if folder.is_dir():
+            app.router.add_static(prefix, folder)
+        else:
+            log.warning("%s is missing: run `npm ci` (the setup command does)", folder)
+
+
+def create_app(settings: Settings, *, clock: Clock = utc_now) -> web.Application:
+    metrics = Metrics()
+    # Order matters: metrics see every answer, errors become JSON before metrics count them,
+    # headers are added to error pages too, and access runs last, next to the handler.
+    app = web.Application(
+        middlewares=[
+            metrics_middleware(metrics),
+            security_headers_middleware,
+            error_middleware,
+            access_middleware,
+        ],
+        client_max_size=1024 * 1024,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[METRICS] = metrics
+    app[CATALOGS] = Catalogs.load()
+    app[LOGIN_LIMITER] = FailureLimiter(max_failures=5, window_seconds=300)
+    app[TRACK_LIMITER] = FailureLimiter(max_failures=10, window_seconds=600)
+    app[TEMPLATES] = template_environment(
+        str(settings.web_root / "client_web" / "templates"),
+        str(settings.web_root / "agent_console" / "templates"),
+    )
+    app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_redis_ctx)
+    for module in (health, pages, auth_views, tickets_api, track_api, openapi):
+        app.router.add_routes(module.routes)
+    _add_static(app, settings)
+    return app

@@ -1,0 +1,1 @@
+"""The CRM: customers, tickets, their history and SLA clocks."""

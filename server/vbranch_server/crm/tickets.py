@@ -1,0 +1,313 @@
+"""Tickets in the database: creation with SLA clocks, status changes, notes, listing and lookup.
+
+Every change writes its line in the append-only history in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbranch_server.crm.calendars import calendar_from_row
+from vbranch_server.crm.rules import (
+    FINISHED_STATUSES,
+    check_transition,
+    format_reference,
+    hash_secret_code,
+    new_secret_code,
+    secret_code_matches,
+)
+from vbranch_server.db.models import (
+    Customer,
+    ServiceCategory,
+    StaffRole,
+    StaffUser,
+    Ticket,
+    TicketChannel,
+    TicketCounter,
+    TicketEvent,
+    TicketEventKind,
+    TicketPriority,
+    TicketStatus,
+)
+from vbranch_server.sla import SlaState, at_risk_from, sla_state, working_days_after
+
+
+class NotFoundError(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    category_code: str
+    subject: str
+    channel: TicketChannel
+    priority: TicketPriority = TicketPriority.NORMAL
+    language: str = "ar"
+    customer_id: int | None = None
+    customer_name: str | None = None
+    customer_phone: str | None = None
+    assigned_agent_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CreatedTicket:
+    ticket: Ticket
+    #: Shown to the customer once; only its hash is stored.
+    secret_code: str
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    status: TicketStatus | None = None
+    sla: SlaState | None = None
+    agent_id: int | None = None
+    category_code: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def ticket_sla_state(ticket: Ticket, now: datetime) -> SlaState:
+    # A finished ticket is judged at the moment it was resolved, not now.
+    at = ticket.resolved_at if ticket.status in FINISHED_STATUSES and ticket.resolved_at else now
+    return sla_state(at, ticket.resolution_at_risk_at, ticket.resolution_due_at)
+
+
+async def _next_reference(session: AsyncSession, year: int) -> str:
+    # One row per year, bumped with a single UPDATE ... RETURNING: concurrent creators are
+    # serialised by the row lock (PostgreSQL) or the write lock (SQLite), never given one number twice.
+    number = await session.scalar(
+        update(TicketCounter)
+        .where(TicketCounter.year == year)
+        .values(last_number=TicketCounter.last_number + 1)
+        .returning(TicketCounter.last_number)
+    )
+    if number is None:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        await session.execute(
+            upsert(TicketCounter)
+            .values(year=year, last_number=0)
+            .on_conflict_do_nothing(index_elements=["year"])
+        )
+        return await _next_reference(session, year)
+    return format_reference(year, number)
+
+
+async def _category(session: AsyncSession, code: str) -> ServiceCategory:
+    category = await session.scalar(
+        select(ServiceCategory).where(ServiceCategory.code == code, ServiceCategory.active)
+    )
+    if category is None:
+        raise NotFoundError(f"unknown service category {code!r}")
+    return category
+
+
+async def create_ticket(
+    session: AsyncSession, new: NewTicket, now: datetime, actor: StaffUser | None
+) -> CreatedTicket:
+    category = await _category(session, new.category_code)
+    if new.customer_id is not None:
+        customer = await session.get(Customer, new.customer_id)
+        if customer is None:
+            raise NotFoundError(f"unknown customer {new.customer_id}")
+    else:
+        customer = Customer(
+            display_name=new.customer_name,
+            phone=new.customer_phone,
+            preferred_language=new.language,
+            created_at=now,
+        )
+        session.add(customer)
+        await session.flush()
+
+    calendar = calendar_from_row(category.calendar)
+    # Stored and shown in UTC; pages convert to the reader's zone.
+    due = working_days_after(calendar, now, category.resolution_working_days).astimezone(UTC)
+    code = new_secret_code()
+    ticket = Ticket(
+        reference=await _next_reference(session, now.astimezone(calendar.zone).year),
+        secret_code_hash=hash_secret_code(code),
+        status=TicketStatus.NEW,
+        priority=new.priority,
+        channel=new.channel,
+        subject=new.subject,
+        language=new.language,
+        category=category,
+        customer=customer,
+        assigned_agent_id=new.assigned_agent_id,
+        created_at=now,
+        updated_at=now,
+        first_response_due_at=working_days_after(
+            calendar, now, category.first_response_working_days
+        ).astimezone(UTC),
+        resolution_due_at=due,
+        resolution_at_risk_at=at_risk_from(calendar, now, due).astimezone(UTC),
+    )
+    session.add(ticket)
+    await session.flush()
+    _record(session, ticket, TicketEventKind.CREATED, now, actor, to_status=TicketStatus.NEW)
+    if new.assigned_agent_id is not None:
+        _record(
+            session,
+            ticket,
+            TicketEventKind.ASSIGNMENT,
+            now,
+            actor,
+            assigned_to_id=new.assigned_agent_id,
+        )
+    await session.flush()
+    # Load the assignee now: async sessions cannot lazy-load it later when the ticket is shown.
+    await session.refresh(ticket, ["assigned_agent"])
+    return CreatedTicket(ticket=ticket, secret_code=code)
+
+
+def _record(
+    session: AsyncSession,
+    ticket: Ticket,
+    kind: TicketEventKind,
+    now: datetime,
+    actor: StaffUser | None,
+    *,
+    body: str | None = None,
+    from_status: TicketStatus | None = None,
+    to_status: TicketStatus | None = None,
+    assigned_to_id: int | None = None,
+) -> None:
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            kind=kind,
+            actor_staff_id=actor.id if actor else None,
+            actor_label=None if actor else "customer" if kind is TicketEventKind.NOTE else "system",
+            body=body,
+            from_status=from_status.value if from_status else None,
+            to_status=to_status.value if to_status else None,
+            assigned_to_id=assigned_to_id,
+            created_at=now,
+        )
+    )
+
+
+async def change_status(
+    session: AsyncSession,
+    ticket: Ticket,
+    target: TicketStatus,
+    now: datetime,
+    actor: StaffUser,
+    note: str | None = None,
+) -> Ticket:
+    check_transition(ticket.status, target)
+    previous = ticket.status
+    ticket.status = target
+    ticket.updated_at = now
+    if target is TicketStatus.OPEN and ticket.first_response_at is None:
+        ticket.first_response_at = now
+    if target is TicketStatus.RESOLVED:
+        ticket.resolved_at = now
+    elif target is TicketStatus.OPEN:
+        ticket.resolved_at = None
+    if target is TicketStatus.CLOSED:
+        ticket.closed_at = now
+    _record(
+        session,
+        ticket,
+        TicketEventKind.STATUS_CHANGE,
+        now,
+        actor,
+        body=note,
+        from_status=previous,
+        to_status=target,
+    )
+    await session.flush()
+    return ticket
+
+
+async def add_note(
+    session: AsyncSession, ticket: Ticket, body: str, now: datetime, actor: StaffUser | None
+) -> None:
+    ticket.updated_at = now
+    _record(session, ticket, TicketEventKind.NOTE, now, actor, body=body)
+    await session.flush()
+
+
+def _visible_to(query: Select[tuple[Ticket]], user: StaffUser) -> Select[tuple[Ticket]]:
+    """Agents see the tickets of customers they have served; supervisors and admins see all."""
+    if user.role is not StaffRole.AGENT:
+        return query
+    served = select(Ticket.customer_id).where(
+        or_(
+            Ticket.assigned_agent_id == user.id,
+            exists().where(
+                TicketEvent.ticket_id == Ticket.id, TicketEvent.assigned_to_id == user.id
+            ),
+        )
+    )
+    return query.where(Ticket.customer_id.in_(served))
+
+
+def _sla_clause(state: SlaState, now: datetime) -> ColumnElement[bool]:
+    running = Ticket.status.not_in(FINISHED_STATUSES)
+    late = or_(
+        and_(running, Ticket.resolution_due_at < now),
+        and_(~running, Ticket.resolved_at > Ticket.resolution_due_at),
+    )
+    if state is SlaState.BREACHED:
+        return late
+    at_risk = or_(
+        and_(running, Ticket.resolution_at_risk_at <= now, Ticket.resolution_due_at >= now),
+        and_(
+            ~running,
+            Ticket.resolved_at >= Ticket.resolution_at_risk_at,
+            Ticket.resolved_at <= Ticket.resolution_due_at,
+        ),
+    )
+    if state is SlaState.AT_RISK:
+        return at_risk
+    return and_(~late, ~at_risk)
+
+
+async def list_tickets(
+    session: AsyncSession, user: StaffUser, filters: TicketFilter, now: datetime
+) -> Sequence[Ticket]:
+    query = select(Ticket)
+    if filters.status is not None:
+        query = query.where(Ticket.status == filters.status)
+    if filters.agent_id is not None:
+        query = query.where(Ticket.assigned_agent_id == filters.agent_id)
+    if filters.category_code is not None:
+        query = query.join(ServiceCategory).where(ServiceCategory.code == filters.category_code)
+    if filters.sla is not None:
+        query = query.where(_sla_clause(filters.sla, now))
+    query = _visible_to(query, user)
+    query = query.order_by(Ticket.resolution_due_at, Ticket.id)
+    return (await session.scalars(query.limit(filters.limit).offset(filters.offset))).all()
+
+
+async def get_visible_ticket(session: AsyncSession, user: StaffUser, reference: str) -> Ticket:
+    query = _visible_to(select(Ticket).where(Ticket.reference == reference), user)
+    ticket = await session.scalar(query)
+    if ticket is None:
+        # The same answer whether it does not exist or is not this agent's: no probing.
+        raise NotFoundError(f"no ticket {reference}")
+    return ticket
+
+
+async def ticket_history(session: AsyncSession, ticket: Ticket) -> Sequence[TicketEvent]:
+    query = select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+    return (await session.scalars(query)).all()
+
+
+async def find_for_customer(session: AsyncSession, reference: str, code: str) -> Ticket:
+    """The customer's follow-up: the reference alone is never enough."""
+    ticket = await session.scalar(select(Ticket).where(Ticket.reference == reference))
+    if ticket is None or not secret_code_matches(code, ticket.secret_code_hash):
+        raise NotFoundError("no ticket matches this reference and code")
+    return ticket

@@ -1,0 +1,29 @@
+"""Every typed key on the aiohttp application, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import jinja2
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from vbranch_server.auth.ratelimit import FailureLimiter
+from vbranch_server.i18n import Catalogs
+from vbranch_server.metrics import Metrics
+from vbranch_server.settings import Settings
+
+Clock = Callable[[], datetime]
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+ENGINE = web.AppKey("engine", AsyncEngine)
+DB = web.AppKey("db", async_sessionmaker[AsyncSession])
+REDIS = web.AppKey("redis", Redis | None)  # type: ignore[arg-type]
+METRICS = web.AppKey("metrics", Metrics)
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+CATALOGS = web.AppKey("catalogs", Catalogs)
+LOGIN_LIMITER = web.AppKey("login_limiter", FailureLimiter)
+TRACK_LIMITER = web.AppKey("track_limiter", FailureLimiter)

@@ -1,0 +1,157 @@
+"""Settings from environment variables: parsed once, validated, then passed around as one value."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+#: The repository root: the front-end folders (client_web/, agent_console/, node_modules/) live here.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+_MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = None
+    turn_ttl_seconds: int = 3600
+    upload_max_bytes: int = 10 * 1024 * 1024
+    session_ttl_seconds: int = 12 * 3600
+    #: Secure cookies need HTTPS; the embedded default serves plain HTTP on loopback.
+    secure_cookies: bool = False
+    web_root: Path = field(default=PROJECT_ROOT)
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _url_list(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in env.get(name, "").split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(tuple(f"{s}:" for s in schemes)):
+            allowed = ", ".join(f"{s}:" for s in schemes)
+            raise ConfigError(f"{name}: {url!r} must start with {allowed}")
+    return urls
+
+
+def normalize_database_url(name: str, raw: str) -> str:
+    """Accept the common spellings and pick the async driver the product uses for each database."""
+    scheme = urlsplit(raw).scheme
+    if scheme in {"postgres", "postgresql", "postgresql+asyncpg"}:
+        if not urlsplit(raw).hostname and "host=" not in raw:
+            raise ConfigError(f"{name}: a PostgreSQL URL needs a host, got {raw!r}")
+        return "postgresql+asyncpg://" + raw.split("://", 1)[1]
+    if scheme in {"sqlite", "sqlite+aiosqlite"}:
+        return "sqlite+aiosqlite://" + raw.split("://", 1)[1]
+    raise ConfigError(f"{name} must be a postgresql:// or sqlite:// URL, got {raw!r}")
+
+
+def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
+    raw = env.get("VBRANCH_SECRET_KEY", "").strip()
+    if raw:
+        if len(raw) < _MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"VBRANCH_SECRET_KEY must be at least {_MIN_SECRET_LENGTH} characters"
+            )
+        return raw
+    # Embedded default: one key per data folder, kept across restarts so sessions survive them.
+    key_file = data_dir / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.touch(mode=0o600)
+    key_file.write_text(key)
+    return key
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting from `env` (default: the process environment); raise ConfigError on a bad one."""
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("VBRANCH_DATA_DIR", "").strip() or PROJECT_ROOT / "data").resolve()
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError(f"VBRANCH_DATA_DIR: {data_dir} exists and is not a folder")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"VBRANCH_DATA_DIR: cannot create {data_dir}: {exc.strerror}") from None
+
+    raw_db = env.get("DATABASE_URL", "").strip() or f"sqlite:///{data_dir / 'vbranch.db'}"
+    database_url = normalize_database_url("DATABASE_URL", raw_db)
+
+    redis_url = env.get("REDIS_URL", "").strip() or None
+    if redis_url and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
+        raise ConfigError(
+            f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}"
+        )
+
+    listen = env.get("VBRANCH_LISTEN", "").strip() or "127.0.0.1:8080"
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ConfigError(f"VBRANCH_LISTEN must be HOST:PORT with a port 1-65535, got {listen!r}")
+
+    turn_urls = _url_list(env, "VBRANCH_TURN_URLS", ("turn", "turns"))
+    turn_secret = env.get("VBRANCH_TURN_SECRET", "").strip() or None
+    if turn_urls and not turn_secret:
+        raise ConfigError("VBRANCH_TURN_SECRET is required when VBRANCH_TURN_URLS is set")
+
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key=_secret_key(env, data_dir),
+        data_dir=data_dir,
+        host=host.strip("[]"),
+        port=int(port_text),
+        stun_urls=_url_list(env, "VBRANCH_STUN_URLS", ("stun", "stuns")),
+        turn_urls=turn_urls,
+        turn_secret=turn_secret,
+        turn_ttl_seconds=_int(env, "VBRANCH_TURN_TTL", 3600, 60, 86400),
+        upload_max_bytes=_int(env, "VBRANCH_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, 1024, 1 << 30),
+        session_ttl_seconds=_int(env, "VBRANCH_SESSION_TTL", 12 * 3600, 300, 30 * 86400),
+        secure_cookies=_bool(env, "VBRANCH_SECURE_COOKIES", False),
+    )

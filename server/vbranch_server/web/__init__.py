@@ -1,0 +1,1 @@
+"""HTTP: pages, JSON APIs and the middlewares that guard them."""

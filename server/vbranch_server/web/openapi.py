@@ -1,0 +1,175 @@
+"""The OpenAPI 3.1 document of the JSON API, generated from the same models that validate it."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from vbranch_server.web import schemas as s
+from vbranch_server.web.security import public
+
+routes = web.RouteTableDef()
+
+_REF = "#/components/schemas/{model}"
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _answers(ok: int, model: type[BaseModel] | None, *errors: int) -> dict[str, Any]:
+    out: dict[str, Any] = {str(ok): {"description": "success"}}
+    if model is not None:
+        out[str(ok)]["content"] = {"application/json": {"schema": _ref(model)}}
+    for status in errors:
+        out[str(status)] = {
+            "description": _ERROR_TEXT[status],
+            "content": {"application/json": {"schema": _ref(s.ErrorResponse)}},
+        }
+    return out
+
+
+_ERROR_TEXT = {
+    400: "invalid request",
+    401: "not logged in",
+    403: "role or CSRF token refused",
+    404: "not found (or not visible to you)",
+    409: "status change not allowed",
+    415: "body is not JSON",
+    429: "too many attempts",
+}
+_STAFF = [{"session": []}]
+_CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": {"type": "string"}}
+_REFERENCE = {
+    "name": "reference",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": r"^VB-\d{4}-\d{6}$"},
+}
+
+
+def _query_parameters() -> list[dict[str, Any]]:
+    schema = s.TicketFilterQuery.model_json_schema(ref_template=_REF)
+    return [
+        {"name": name, "in": "query", "required": False, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [
+        s.LoginRequest,
+        s.LoginResponse,
+        s.TicketCreate,
+        s.TicketCreated,
+        s.TicketList,
+        s.TicketDetail,
+        s.StatusChange,
+        s.NoteCreate,
+        s.TrackRequest,
+        s.TrackedTicket,
+        s.ErrorResponse,
+    ]
+    _, defs = models_json_schema([(m, "serialization") for m in models], ref_template=_REF)
+    ticket_ops = {"security": _STAFF, "tags": ["tickets"]}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "vbranch API", "version": "0.1.0"},
+        "components": {
+            "schemas": defs["$defs"],
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "vb_session"}
+            },
+        },
+        "paths": {
+            "/api/login": {
+                "post": {
+                    "summary": "Log in as a staff member",
+                    "tags": ["auth"],
+                    "requestBody": _body(s.LoginRequest),
+                    "responses": _answers(200, s.LoginResponse, 400, 401, 415, 429),
+                }
+            },
+            "/api/logout": {
+                "post": {
+                    "summary": "Log out",
+                    "tags": ["auth"],
+                    "security": _STAFF,
+                    "parameters": [_CSRF],
+                    "responses": _answers(200, None, 401, 403),
+                }
+            },
+            "/api/me": {
+                "get": {
+                    "summary": "The logged-in staff member",
+                    "tags": ["auth"],
+                    "security": _STAFF,
+                    "responses": _answers(200, s.LoginResponse, 401),
+                }
+            },
+            "/api/tickets": {
+                "get": {
+                    **ticket_ops,
+                    "summary": "List tickets, soonest due first",
+                    "parameters": _query_parameters(),
+                    "responses": _answers(200, s.TicketList, 400, 401),
+                },
+                "post": {
+                    **ticket_ops,
+                    "summary": "Open a ticket",
+                    "parameters": [_CSRF],
+                    "requestBody": _body(s.TicketCreate),
+                    "responses": _answers(201, s.TicketCreated, 400, 401, 403, 404, 415),
+                },
+            },
+            "/api/tickets/{reference}": {
+                "get": {
+                    **ticket_ops,
+                    "summary": "Read a ticket with its history",
+                    "parameters": [_REFERENCE],
+                    "responses": _answers(200, s.TicketDetail, 401, 404),
+                }
+            },
+            "/api/tickets/{reference}/status": {
+                "post": {
+                    **ticket_ops,
+                    "summary": "Change a ticket's status",
+                    "parameters": [_REFERENCE, _CSRF],
+                    "requestBody": _body(s.StatusChange),
+                    "responses": _answers(200, s.TicketDetail, 400, 401, 403, 404, 409, 415),
+                }
+            },
+            "/api/tickets/{reference}/notes": {
+                "post": {
+                    **ticket_ops,
+                    "summary": "Add a note to a ticket's history",
+                    "parameters": [_REFERENCE, _CSRF],
+                    "requestBody": _body(s.NoteCreate),
+                    "responses": _answers(201, s.TicketDetail, 400, 401, 403, 404, 415),
+                }
+            },
+            "/api/track": {
+                "post": {
+                    "summary": "Follow a ticket with its reference and secret code",
+                    "tags": ["public"],
+                    "requestBody": _body(s.TrackRequest),
+                    "responses": _answers(200, s.TrackedTicket, 400, 404, 415, 429),
+                }
+            },
+        },
+    }
+
+
+@routes.get("/api/openapi.json")
+@public
+async def openapi_json(_request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())

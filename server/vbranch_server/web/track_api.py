@@ -1,0 +1,47 @@
+"""The customer's follow-up of a ticket: reference plus secret code, rate-limited per address."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from vbranch_server.crm.tickets import NotFoundError, find_for_customer
+from vbranch_server.keys import DB, TRACK_LIMITER
+from vbranch_server.web.errors import ApiError, read_json_model
+from vbranch_server.web.schemas import TrackedTicket, TrackRequest
+from vbranch_server.web.security import public
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/track")
+@public
+async def track_ticket(request: web.Request) -> web.Response:
+    body = await read_json_model(request, TrackRequest)
+    limiter = request.app[TRACK_LIMITER]
+    keys = [f"ip:{request.remote}", f"ref:{body.reference}"]
+    now = time.monotonic()
+    if (wait := limiter.retry_after(keys, now)) > 0:
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            "too many wrong codes; try again later",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    async with request.app[DB]() as db:
+        try:
+            ticket = await find_for_customer(db, body.reference, body.code)
+        except NotFoundError:
+            limiter.record_failure(keys, now)
+            raise
+        out = TrackedTicket(
+            reference=ticket.reference,
+            status=ticket.status,
+            category_en=ticket.category.name_en,
+            category_ar=ticket.category.name_ar,
+            created_at=ticket.created_at,
+            resolution_due_at=ticket.resolution_due_at,
+            resolved_at=ticket.resolved_at,
+        )
+    return web.json_response(text=out.model_dump_json())

@@ -1,0 +1,1 @@
+"""vbranch signaling: Socket.IO namespaces, event schemas and call sessions."""

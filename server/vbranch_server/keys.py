@@ -18,10 +18,10 @@ from vbranch_server.settings import Settings
 Clock = Callable[[], datetime]
 
 SETTINGS = web.AppKey("settings", Settings)
-CLOCK = web.AppKey("clock", Clock)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
-REDIS = web.AppKey("redis", Redis | None)  # type: ignore[arg-type]
+REDIS: web.AppKey[Redis | None] = web.AppKey("redis")
 METRICS = web.AppKey("metrics", Metrics)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 CATALOGS = web.AppKey("catalogs", Catalogs)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -181,13 +182,30 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
+#: Real argon2id at the lowest cost argon2 accepts, so each login takes a millisecond;
+#: `verify_password` reads the cost from the hash. test_auth.py checks the product's own cost.
+CHEAP_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
 @pytest.fixture
 async def demo_data(settings: Settings, clock: FakeClock) -> None:
-    from vbranch_server.crm.demo import seed_demo
+    """The real demo data; the demo staff are created first with cheaply hashed passwords."""
+    from vbranch_server.crm.demo import DEMO_LOGINS, seed_demo
+    from vbranch_server.db.models import StaffUser
 
     engine = create_engine(settings.database_url)
     try:
         async with session_factory(engine)() as session, session.begin():
+            for login in DEMO_LOGINS:
+                session.add(
+                    StaffUser(
+                        username=login.username,
+                        display_name=login.display_name,
+                        role=login.role,
+                        password_hash=CHEAP_ARGON2.hash(login.password),
+                        created_at=clock(),
+                    )
+                )
             await seed_demo(session, clock())
     finally:
         await engine.dispose()

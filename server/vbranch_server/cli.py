@@ -215,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=os.environ.get("VBRANCH_LOG_LEVEL", default_level),
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # Alembic narrates every schema check at INFO; only its problems matter outside `db upgrade`.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         args.run(load_settings(), args)
     except (ConfigError, CommandError) as exc:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbranch_server.crm.calendars import calendar_from_row
@@ -87,16 +88,13 @@ async def _next_reference(session: AsyncSession, year: int) -> str:
         .returning(TicketCounter.last_number)
     )
     if number is None:
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        await session.execute(
-            upsert(TicketCounter)
-            .values(year=year, last_number=0)
-            .on_conflict_do_nothing(index_elements=["year"])
-        )
+        # First ticket of the year: create the counter. A concurrent creator may win the race;
+        # the savepoint keeps our transaction usable and the retry then bumps their row.
+        try:
+            async with session.begin_nested():
+                session.add(TicketCounter(year=year, last_number=0))
+        except IntegrityError:
+            pass
         return await _next_reference(session, year)
     return format_reference(year, number)
 
@@ -238,11 +236,9 @@ async def add_note(
     await session.flush()
 
 
-def _visible_to(query: Select[tuple[Ticket]], user: StaffUser) -> Select[tuple[Ticket]]:
-    """Agents see the tickets of customers they have served; supervisors and admins see all."""
-    if user.role is not StaffRole.AGENT:
-        return query
-    served = select(Ticket.customer_id).where(
+def _served_customers(user: StaffUser) -> Select[int]:
+    """Customers whose tickets the agent was ever assigned to (now, or in the history)."""
+    return select(Ticket.customer_id).where(
         or_(
             Ticket.assigned_agent_id == user.id,
             exists().where(
@@ -250,7 +246,25 @@ def _visible_to(query: Select[tuple[Ticket]], user: StaffUser) -> Select[tuple[T
             ),
         )
     )
-    return query.where(Ticket.customer_id.in_(served))
+
+
+def _visible_to(query: Select[Ticket], user: StaffUser) -> Select[Ticket]:
+    """Agents see the tickets of customers they have served; supervisors and admins see all."""
+    if user.role is not StaffRole.AGENT:
+        return query
+    return query.where(Ticket.customer_id.in_(_served_customers(user)))
+
+
+async def may_serve_customer(session: AsyncSession, user: StaffUser, customer_id: int) -> bool:
+    """Whether a staff member may open a ticket for an existing customer.
+
+    Without this, an agent could open a ticket for any customer id and so gain sight of that
+    customer's whole history.
+    """
+    if user.role is not StaffRole.AGENT:
+        return True
+    served = _served_customers(user).where(Ticket.customer_id == customer_id)
+    return await session.scalar(served.limit(1)) is not None
 
 
 def _sla_clause(state: SlaState, now: datetime) -> ColumnElement[bool]:

@@ -10,6 +10,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -74,7 +75,8 @@ def _deny(request: web.Request, status: int, code: str, message: str) -> web.Str
     if request.path.startswith("/api/") or request.method not in SAFE_METHODS:
         return error_response(status, code, message)
     if status == 401:
-        raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
+        # Quoted, so a deep link keeps all its query parameters through the login.
+        raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='/')}")
     raise web.HTTPForbidden(text=message)
 
 

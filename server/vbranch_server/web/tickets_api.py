@@ -74,6 +74,10 @@ async def create_ticket(request: web.Request) -> web.Response:
     user = staff_user(request)
     now = request.app[CLOCK]()
     async with request.app[DB]() as db, db.begin():
+        if body.customer_id is not None and not await crm.may_serve_customer(
+            db, user, body.customer_id
+        ):
+            raise crm.NotFoundError(f"unknown customer {body.customer_id}")
         created = await crm.create_ticket(
             db,
             crm.NewTicket(

@@ -20,7 +20,9 @@ routes = web.RouteTableDef()
 async def track_ticket(request: web.Request) -> web.Response:
     body = await read_json_model(request, TrackRequest)
     limiter = request.app[TRACK_LIMITER]
-    keys = [f"ip:{request.remote}", f"ref:{body.reference}"]
+    # Keyed by address, never by reference alone: otherwise anyone knowing a reference could lock
+    # its customer out. Guessing a 10-character code from many addresses is still hopeless.
+    keys = [f"ip:{request.remote}", f"ip-ref:{request.remote}:{body.reference}"]
     now = time.monotonic()
     if (wait := limiter.retry_after(keys, now)) > 0:
         raise ApiError(

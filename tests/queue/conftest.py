@@ -1,0 +1,62 @@
+"""The routing store under test: every contract test runs on memory and on the real Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from vbranch_queue.core.model import RoutingConfig
+from vbranch_queue.memory import MemoryRoutingStore
+
+CONFIG = RoutingConfig(offer_timeout=20, wrap_up_seconds=30, max_missed_offers=2)
+
+
+async def make_store(kind: str, config: RoutingConfig, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    if kind == "memory":
+        return MemoryRoutingStore(config), None
+    from redis.asyncio import Redis
+
+    from vbranch_queue.redis_store import RedisRoutingStore
+
+    url = request.getfixturevalue("redis_url")
+    client = Redis.from_url(url, decode_responses=True)
+    prefix = f"vbt:{uuid.uuid4().hex[:10]}:"
+    return RedisRoutingStore(client, config, prefix=prefix), (client, prefix)
+
+
+async def drop_store(resources) -> None:  # type: ignore[no-untyped-def]
+    if resources is None:
+        return
+    client, prefix = resources
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+# The Redis store joins this list as soon as it passes the contract.
+STORE_KINDS = ["memory"]
+
+
+@pytest.fixture(params=STORE_KINDS)
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[object]:
+    made, resources = await make_store(request.param, CONFIG, request)
+    yield made
+    await drop_store(resources)
+
+
+@pytest.fixture(params=STORE_KINDS)
+async def store_factory(request: pytest.FixtureRequest) -> AsyncIterator[object]:
+    """For tests that need a configuration of their own."""
+    made: list[object] = []
+
+    async def factory(config: RoutingConfig):  # type: ignore[no-untyped-def]
+        built, resources = await make_store(request.param, config, request)
+        made.append(resources)
+        return built
+
+    yield factory
+    for resources in made:
+        await drop_store(resources)

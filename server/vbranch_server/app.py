@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from redis.asyncio import Redis
 
+from vbranch_queue.core.model import RoutingConfig
 from vbranch_server.auth.ratelimit import FailureLimiter
 from vbranch_server.db.engine import create_engine, session_factory
 from vbranch_server.i18n import Catalogs
@@ -26,8 +27,17 @@ from vbranch_server.keys import (
     Clock,
 )
 from vbranch_server.metrics import Metrics, metrics_middleware
+from vbranch_server.realtime.wiring import setup_realtime
 from vbranch_server.settings import Settings
-from vbranch_server.web import auth_views, health, openapi, pages, tickets_api, track_api
+from vbranch_server.web import (
+    auth_views,
+    health,
+    openapi,
+    pages,
+    tickets_api,
+    track_api,
+    visits_api,
+)
 from vbranch_server.web.errors import error_middleware
 from vbranch_server.web.pages import template_environment
 from vbranch_server.web.security import access_middleware, security_headers_middleware
@@ -72,7 +82,9 @@ def _add_static(app: web.Application, settings: Settings) -> None:
             log.warning("%s is missing: run `npm ci` (the setup command does)", folder)
 
 
-def create_app(settings: Settings, *, clock: Clock = utc_now) -> web.Application:
+def create_app(
+    settings: Settings, *, clock: Clock = utc_now, routing: RoutingConfig | None = None
+) -> web.Application:
     metrics = Metrics()
     # Order matters: metrics see every answer, errors become JSON before metrics count them,
     # headers are added to error pages too, and access runs last, next to the handler.
@@ -97,7 +109,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> web.Application
     )
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
-    for module in (health, pages, auth_views, tickets_api, track_api, openapi):
+    for module in (health, pages, auth_views, tickets_api, track_api, openapi, visits_api):
         app.router.add_routes(module.routes)
     _add_static(app, settings)
+    setup_realtime(app, settings, routing or RoutingConfig())
     return app

@@ -47,6 +47,8 @@ class CallSession:
     bucket: str
     enqueued_at: float
     offered_at: float
+    #: The routing engine's deadline for the offer; past it the offer is withdrawn.
+    offer_expires_at: float = float("inf")
     state: CallState = CallState.OFFERED
     accepted_at: float | None = None
     connected_at: float | None = None
@@ -76,7 +78,7 @@ def _require(session: CallSession, *states: CallState) -> None:
         raise TransitionRefused(f"call {session.call_id} is {session.state}, not {allowed}")
 
 
-def accepted(session: CallSession, now: float, ticket_reference: str) -> CallSession:
+def accepted(session: CallSession, now: float, ticket_reference: str | None = None) -> CallSession:
     _require(session, CallState.OFFERED)
     return replace(
         session, state=CallState.CONNECTING, accepted_at=now, ticket_reference=ticket_reference
@@ -91,9 +93,19 @@ def connected(session: CallSession, now: float) -> CallSession:
     return replace(session, state=CallState.IN_CALL, connected_at=now)
 
 
+#: Ends after which the agent still wraps up (their side of the call ended normally enough).
+_WRAP_UP_ENDS = frozenset(
+    {CallEnd.COMPLETED, CallEnd.CUSTOMER_LOST, CallEnd.TRANSFERRED, CallEnd.CONNECT_FAILED}
+)
+
+
 def hung_up(session: CallSession, now: float, end: CallEnd = CallEnd.COMPLETED) -> CallSession:
-    """Either side hung up (or the customer was lost): the agent wraps up."""
+    """The call is over for the customer; the agent wraps up (notes, outcome) before the next one."""
+    if end not in _WRAP_UP_ENDS:
+        raise TransitionRefused(f"{end} does not lead to wrap-up")
     _require(session, CallState.CONNECTING, CallState.IN_CALL)
+    if end is CallEnd.CONNECT_FAILED and session.state is not CallState.CONNECTING:
+        raise TransitionRefused("only a call still connecting can fail to connect")
     if session.state is CallState.CONNECTING and end is CallEnd.COMPLETED:
         end = CallEnd.ABANDONED
     return replace(session, state=CallState.WRAP_UP, ended_at=now, end=end)
@@ -105,13 +117,11 @@ def wrapped_up(session: CallSession, now: float) -> CallSession:
 
 
 def ended_early(session: CallSession, now: float, end: CallEnd) -> CallSession:
-    """The call stops without wrap-up: not answered, failed to connect, agent lost, transferred."""
+    """The session stops with no wrap-up: an offer not answered or abandoned, or the agent lost."""
     allowed = {
         CallEnd.NOT_ANSWERED: (CallState.OFFERED,),
         CallEnd.ABANDONED: (CallState.OFFERED,),
-        CallEnd.CONNECT_FAILED: (CallState.CONNECTING,),
         CallEnd.AGENT_LOST: (CallState.CONNECTING, CallState.IN_CALL),
-        CallEnd.TRANSFERRED: (CallState.CONNECTING, CallState.IN_CALL),
     }
     if end not in allowed:
         raise TransitionRefused(f"{end} is not an early end")

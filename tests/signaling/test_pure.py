@@ -161,11 +161,14 @@ def test_a_whole_call() -> None:
 def test_early_ends() -> None:
     assert ended_early(OFFERED, 130, CallEnd.NOT_ANSWERED).end is CallEnd.NOT_ANSWERED
     connecting = accepted(OFFERED, 115, "VB-2026-000001")
-    failed = ended_early(connecting, 146, CallEnd.CONNECT_FAILED)
-    assert failed.state is CallState.DONE and customer_returns_to_front(failed.end)
+    failed = hung_up(connecting, 146, CallEnd.CONNECT_FAILED)
+    # The agent still wraps up after a failed connection or a transfer; the customer goes on.
+    assert failed.state is CallState.WRAP_UP and customer_returns_to_front(failed.end)
     in_call = connected(connecting, 118)
-    assert customer_returns_to_front(ended_early(in_call, 200, CallEnd.AGENT_LOST).end)
-    assert customer_returns_to_front(ended_early(in_call, 200, CallEnd.TRANSFERRED).end)
+    lost = ended_early(in_call, 200, CallEnd.AGENT_LOST)
+    assert lost.state is CallState.DONE and customer_returns_to_front(lost.end)
+    transferred = hung_up(in_call, 200, CallEnd.TRANSFERRED)
+    assert transferred.state is CallState.WRAP_UP and customer_returns_to_front(transferred.end)
     assert not customer_returns_to_front(CallEnd.COMPLETED)
     # Hanging up before media connected counts as the customer giving up.
     assert hung_up(connecting, 120).end is CallEnd.ABANDONED
@@ -179,6 +182,8 @@ def test_early_ends() -> None:
         lambda: wrapped_up(OFFERED, 1),
         lambda: accepted(accepted(OFFERED, 1, "r"), 2, "r"),
         lambda: ended_early(OFFERED, 1, CallEnd.CONNECT_FAILED),
+        lambda: hung_up(connected(accepted(OFFERED, 1), 2), 3, CallEnd.CONNECT_FAILED),
+        lambda: hung_up(accepted(OFFERED, 1), 2, CallEnd.NOT_ANSWERED),
         lambda: ended_early(OFFERED, 1, CallEnd.COMPLETED),
         lambda: ended_early(
             wrapped_up(hung_up(connected(accepted(OFFERED, 1, "r"), 2), 3), 4),

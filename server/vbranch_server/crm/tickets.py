@@ -228,6 +228,18 @@ async def change_status(
     return ticket
 
 
+async def assign(
+    session: AsyncSession, ticket: Ticket, agent_id: int, now: datetime, actor: StaffUser | None
+) -> None:
+    """Hand the ticket to another agent (a transfer, a reconnection); the history keeps who had it."""
+    if ticket.assigned_agent_id == agent_id:
+        return
+    ticket.assigned_agent_id = agent_id
+    ticket.updated_at = now
+    _record(session, ticket, TicketEventKind.ASSIGNMENT, now, actor, assigned_to_id=agent_id)
+    await session.flush()
+
+
 async def add_note(
     session: AsyncSession, ticket: Ticket, body: str, now: datetime, actor: StaffUser | None
 ) -> None:

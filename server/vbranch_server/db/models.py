@@ -269,3 +269,26 @@ class Attachment(Base):
     uploaded_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     uploaded_by_customer: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+
+
+class CallRecord(Base):
+    """One video call: how long the customer waited, how long they talked, how it ended."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), unique=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    visit_id: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str] = mapped_column(String(120))
+    enqueued_at: Mapped[datetime]
+    accepted_at: Mapped[datetime]
+    connected_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    wait_seconds: Mapped[float]
+    talk_seconds: Mapped[float | None]
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(String(48))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(Text)

@@ -48,6 +48,19 @@ _ERROR_TEXT = {
 }
 _STAFF: list[dict[str, list[str]]] = [{"session": []}]
 _CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": {"type": "string"}}
+_VISIT_START = {
+    "type": "object",
+    "properties": {"language": {"enum": ["ar", "en"]}},
+    "additionalProperties": False,
+}
+_VISIT = {
+    "type": "object",
+    "properties": {
+        "visit_id": {"type": "string"},
+        "token": {"type": "string"},
+        "expires_at": {"type": "number"},
+    },
+}
 _REFERENCE = {
     "name": "reference",
     "in": "path",
@@ -155,6 +168,27 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [_REFERENCE, _CSRF],
                     "requestBody": _body(s.NoteCreate),
                     "responses": _answers(201, s.TicketDetail, 400, 401, 403, 404, 415),
+                }
+            },
+            "/api/visits": {
+                "post": {
+                    "summary": "Start a video visit: a token for the /customer Socket.IO namespace",
+                    "tags": ["public"],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": _VISIT_START,
+                            }
+                        },
+                    },
+                    "responses": {
+                        **_answers(201, None, 400, 415),
+                        "201": {
+                            "description": "the visit and its token",
+                            "content": {"application/json": {"schema": _VISIT}},
+                        },
+                    },
                 }
             },
             "/api/track": {

@@ -50,9 +50,17 @@ class Access:
     roles: frozenset[StaffRole]
 
 
+#: Socket.IO authenticates each namespace itself when a connection opens (see vbranch_signaling).
+SELF_AUTHENTICATING_PREFIXES = ("/socket.io/",)
+
+
 def access_of(request: web.Request) -> Access:
     route = request.match_info.route
-    if isinstance(route.resource, web.StaticResource) or request.match_info.http_exception:
+    if (
+        isinstance(route.resource, web.StaticResource)
+        or request.match_info.http_exception
+        or request.path.startswith(SELF_AUTHENTICATING_PREFIXES)
+    ):
         return Access(public=True, roles=frozenset())
     handler = route.handler
     return Access(

@@ -1,0 +1,1 @@
+"""Real-time calls: the Socket.IO server, the routing store and the CRM behind the call hub."""

@@ -1,0 +1,133 @@
+"""Builds the Socket.IO server and the call hub onto the application, and runs the hub's timer.
+
+With REDIS_URL set, the routing queue lives in Redis and Socket.IO emits cross processes through
+`AsyncRedisManager`; without it, one process holds everything in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import socketio
+from aiohttp import web
+from redis.asyncio import Redis
+
+from vbranch_queue.core.model import RoutingConfig, Skills
+from vbranch_queue.memory import MemoryRoutingStore
+from vbranch_queue.store import RoutingStore
+from vbranch_server.auth.sessions import SESSION_COOKIE, find_session
+from vbranch_server.keys import CLOCK, DB
+from vbranch_server.realtime.crm_port import DatabaseCrm
+from vbranch_server.settings import Settings
+from vbranch_signaling.hub import CallHub, HubConfig
+from vbranch_signaling.ice import ice_servers
+from vbranch_signaling.namespaces import (
+    AgentNamespace,
+    CustomerNamespace,
+    StaffIdentity,
+    SupervisorNamespace,
+)
+from vbranch_signaling.schemas import MAX_PAYLOAD_BYTES
+
+log = logging.getLogger(__name__)
+
+SIO = web.AppKey("sio", socketio.AsyncServer)
+HUB = web.AppKey("hub", CallHub)
+TICK_SECONDS = 0.5
+
+
+def _routing_store(settings: Settings, config: RoutingConfig) -> tuple[RoutingStore, Redis | None]:
+    if not settings.redis_url:
+        return MemoryRoutingStore(config), None
+    from vbranch_queue.redis_store import RedisRoutingStore
+
+    client = Redis.from_url(settings.redis_url, decode_responses=True)
+    return RedisRoutingStore(client, config), client
+
+
+def setup_realtime(app: web.Application, settings: Settings, config: RoutingConfig) -> None:
+    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        # cors_allowed_origins stays at its default: same origin only, so another site cannot
+        # open a socket riding on a logged-in agent's cookie.
+        # A little above the largest event payload, so oversized events are refused cleanly.
+        max_http_buffer_size=MAX_PAYLOAD_BYTES * 2,
+    )
+    routing, routing_redis = _routing_store(settings, config)
+
+    def clock() -> float:
+        return app[CLOCK]().timestamp()
+
+    def servers_for(user: str) -> list[dict[str, Any]]:
+        return ice_servers(
+            settings.stun_urls,
+            settings.turn_urls,
+            settings.turn_secret,
+            user,
+            clock(),
+            settings.turn_ttl_seconds,
+        )
+
+    class SocketEmitter:
+        async def emit(self, event: str, data: Any, *, to: str, namespace: str) -> None:
+            await sio.emit(event, data, to=to, namespace=namespace)
+
+    hub = CallHub(
+        routing,
+        DatabaseCrm(app),
+        SocketEmitter(),
+        clock=clock,
+        new_id=lambda: secrets.token_urlsafe(12),
+        ice_servers=servers_for,
+        config=HubConfig(wrap_up_seconds=config.wrap_up_seconds),
+    )
+
+    async def staff_of(environ: dict[str, Any]) -> StaffIdentity | None:
+        request: web.Request | None = environ.get("aiohttp.request")
+        token = request.cookies.get(SESSION_COOKIE) if request is not None else None
+        if not token:
+            return None
+        async with app[DB]() as db:
+            staff = await find_session(db, token, app[CLOCK]())
+        if staff is None:
+            return None
+        user = staff.user
+        return StaffIdentity(
+            str(user.id),
+            user.role.value,
+            user.display_name,
+            Skills.of(user.categories, user.languages, user.sign_language),
+        )
+
+    sio.register_namespace(CustomerNamespace(hub, settings.secret_key, clock))
+    sio.register_namespace(AgentNamespace(hub, staff_of))
+    sio.register_namespace(SupervisorNamespace(hub, staff_of))
+    sio.attach(app)
+    app[SIO], app[HUB] = sio, hub
+
+    async def run_timers(app: web.Application) -> AsyncIterator[None]:
+        async def tick_forever() -> None:
+            while True:
+                try:
+                    await hub.tick()
+                except Exception:
+                    log.exception("call hub tick failed")
+                await asyncio.sleep(TICK_SECONDS)
+
+        task = asyncio.create_task(tick_forever())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await sio.shutdown()
+        if routing_redis is not None:
+            await routing_redis.aclose()
+
+    app.cleanup_ctx.append(run_timers)

@@ -1,0 +1,613 @@
+"""The call hub: joins the routing engine, the call sessions, the CRM and the connected browsers.
+
+Namespaces validate and authenticate, then call one hub method; the hub decides, records and emits.
+Timers (offer and connect timeouts, wrap-up ends, reconnection grace) fire from `tick`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
+
+from vbranch_queue.core.model import AgentState, Needs, Offer, Skills
+from vbranch_queue.errors import AgentBusy, RoutingError
+from vbranch_queue.store import RoutingStore
+from vbranch_signaling.calls import (
+    CallEnd,
+    CallSession,
+    CallState,
+    accepted,
+    connected,
+    ended_early,
+    hung_up,
+    wrapped_up,
+)
+from vbranch_signaling.registry import MemoryRegistry, Visit
+from vbranch_signaling.schemas import Chat, FinishWrapUp, Join, Signal, Transfer
+
+log = logging.getLogger(__name__)
+
+CUSTOMER_NS, AGENT_NS, SUPERVISOR_NS = "/customer", "/agent", "/supervisor"
+SUPERVISORS_ROOM = "supervisors"
+DEFAULT_GRACE_SECONDS = 30.0
+
+
+class HubError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True)
+class Member:
+    role: Literal["customer", "agent"]
+    id: str
+
+    @property
+    def room(self) -> str:
+        return f"{self.role}:{self.id}"
+
+    @property
+    def namespace(self) -> str:
+        return CUSTOMER_NS if self.role == "customer" else AGENT_NS
+
+
+def customer(visit_id: str) -> Member:
+    return Member("customer", visit_id)
+
+
+def agent(agent_id: str) -> Member:
+    return Member("agent", agent_id)
+
+
+class Emitter(Protocol):
+    async def emit(self, event: str, data: Any, *, to: str, namespace: str) -> None: ...
+
+
+class Crm(Protocol):
+    """What the hub needs from the CRM; the server implements it on the database."""
+
+    async def has_category(self, code: str) -> bool: ...
+
+    async def agent_name(self, agent_id: str) -> str: ...
+
+    async def open_ticket(self, call: CallSession, visit: Visit) -> tuple[str, str | None]:
+        """The ticket behind the call: the visit's own if it has one, else a new one.
+        Returns its reference and, for a new ticket, the customer's secret code."""
+
+    async def call_connected(self, call: CallSession) -> None: ...
+
+    async def call_ended(self, call: CallSession, note: str | None) -> None: ...
+
+    async def wrap_up_finished(
+        self, call: CallSession, outcome: str | None, notes: str | None
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    grace_seconds: float = DEFAULT_GRACE_SECONDS
+    wrap_up_seconds: float = 30.0
+
+
+class CallHub:
+    def __init__(
+        self,
+        routing: RoutingStore,
+        crm: Crm,
+        emitter: Emitter,
+        *,
+        clock: Callable[[], float],
+        new_id: Callable[[], str],
+        ice_servers: Callable[[str], list[dict[str, Any]]],
+        config: HubConfig | None = None,
+        registry: MemoryRegistry | None = None,
+    ) -> None:
+        self.routing, self.crm, self.emitter = routing, crm, emitter
+        self.clock, self.new_id, self.ice_servers = clock, new_id, ice_servers
+        self.config = config or HubConfig()
+        self.registry = registry or MemoryRegistry()
+        self._last_positions: dict[str, tuple[int, float | None]] = {}
+        self._last_agent_states: dict[str, AgentState] = {}
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    async def _emit(self, member: Member, event: str, data: dict[str, Any]) -> None:
+        await self.emitter.emit(event, data, to=member.room, namespace=member.namespace)
+
+    async def _offered(self, offers: list[Offer]) -> None:
+        now = self.clock()
+        for offer in offers:
+            call = CallSession(
+                call_id=self.new_id(),
+                customer_id=offer.customer_id,
+                agent_id=offer.agent_id,
+                offer_id=offer.offer_id,
+                bucket=offer.needs.bucket,
+                enqueued_at=offer.enqueued_at,
+                offered_at=now,
+                offer_expires_at=offer.expires_at,
+            )
+            await self.registry.put_call(call)
+            visit = await self.registry.get_visit(offer.customer_id)
+            await self._emit(
+                agent(offer.agent_id),
+                "offer",
+                {
+                    "offer_id": offer.offer_id,
+                    "expires_at": offer.expires_at,
+                    "timeout_seconds": offer.expires_at - now,
+                    "waited_seconds": max(0.0, now - offer.enqueued_at),
+                    "customer": {
+                        "display_name": visit.display_name if visit else None,
+                        "language": offer.needs.language,
+                        "category": offer.needs.category,
+                        "sign_language": offer.needs.sign_language,
+                        "handoff_note": visit.handoff_note if visit else None,
+                        "ticket_reference": visit.ticket_reference if visit else None,
+                    },
+                },
+            )
+
+    async def _withdraw(self, call: CallSession, end: CallEnd, reason: str) -> None:
+        await self.registry.put_call(ended_early(call, self.clock(), end))
+        await self._emit(
+            agent(call.agent_id), "offer_withdrawn", {"offer_id": call.offer_id, "reason": reason}
+        )
+
+    async def _call_of(self, member: Member, call_id: str, *states: CallState) -> CallSession:
+        call = await self.registry.get_call(call_id)
+        own = call is not None and (
+            call.customer_id == member.id
+            if member.role == "customer"
+            else call.agent_id == member.id
+        )
+        if call is None or not own:
+            raise HubError("not_in_call", "you are not in this call")
+        if states and call.state not in states:
+            raise HubError("wrong_state", f"the call is {call.state}")
+        return call
+
+    async def _visit(self, visit_id: str) -> Visit:
+        visit = await self.registry.get_visit(visit_id)
+        if visit is None:
+            raise HubError("unknown_customer", "no such visit")
+        return visit
+
+    async def position_of(self, visit_id: str) -> dict[str, Any]:
+        position = await self.routing.position(visit_id, self.clock())
+        if position is None:
+            return {"position": None, "estimated_wait_seconds": None}
+        return {
+            "position": position.position,
+            "estimated_wait_seconds": position.estimated_wait_seconds,
+        }
+
+    async def _requeue_front(self, visit: Visit, needs: Needs, reason: str) -> None:
+        """Back in line at the front, with the same ticket and the original join time."""
+        now = self.clock()
+        visit = replace(visit, needs=needs, call_id=None)
+        await self.registry.put_visit(visit)
+        offer = await self.routing.join(
+            visit.visit_id,
+            needs,
+            visit.priority,
+            now,
+            enqueued_at=visit.enqueued_at,
+            front=True,
+        )
+        if offer is not None:
+            await self._offered([offer])
+        await self._emit(
+            customer(visit.visit_id),
+            "requeued",
+            {"reason": reason, **await self.position_of(visit.visit_id)},
+        )
+
+    async def _end_for_agent(self, call: CallSession) -> list[Offer]:
+        try:
+            return await self.routing.end_call(call.agent_id, self.clock())
+        except AgentBusy:
+            return []
+
+    # --- customers ------------------------------------------------------------------------
+
+    async def customer_join(self, visit_id: str, language: str, join: Join) -> dict[str, Any]:
+        if not await self.crm.has_category(join.category):
+            raise HubError("invalid_payload", f"unknown service category {join.category!r}")
+        now = self.clock()
+        visit = await self.registry.get_visit(visit_id) or Visit(visit_id, language)
+        if visit.call_id is not None:
+            raise HubError("already_queued", "you are already in a call")
+        needs = Needs(join.category, join.language, join.sign_language)
+        try:
+            offer = await self.routing.join(visit_id, needs, visit.priority, now)
+        except RoutingError as exc:
+            raise HubError(exc.code, exc.message) from None
+        await self.registry.put_visit(
+            replace(visit, needs=needs, display_name=join.display_name, enqueued_at=now)
+        )
+        if offer is not None:
+            await self._offered([offer])
+        return await self.position_of(visit_id)
+
+    async def customer_leave(self, visit_id: str) -> dict[str, Any]:
+        visit = await self.registry.get_visit(visit_id)
+        if visit is not None and visit.call_id is not None:
+            call = await self.registry.get_call(visit.call_id)
+            if call is not None and call.state in {CallState.CONNECTING, CallState.IN_CALL}:
+                await self.hang_up(customer(visit_id), call.call_id)
+                return {"abandoned": False}
+        for call in await self.registry.open_calls():
+            if call.customer_id == visit_id and call.state is CallState.OFFERED:
+                await self._withdraw(call, CallEnd.ABANDONED, "customer_left")
+        left = await self.routing.leave(visit_id, self.clock())
+        await self._offered(left.offers)
+        await self.registry.drop_visit(visit_id)
+        self._last_positions.pop(visit_id, None)
+        return {"abandoned": left.abandoned}
+
+    # --- agents ---------------------------------------------------------------------------
+
+    async def agent_ready(self, agent_id: str, skills: Skills) -> None:
+        await self.routing.upsert_agent(agent_id, skills, self.clock())
+
+    async def set_availability(self, agent_id: str, state: str) -> dict[str, Any]:
+        target = AgentState(state)
+        offered = await self._open_offer_of(agent_id)
+        try:
+            offers = await self.routing.set_agent_state(agent_id, target, self.clock())
+        except RoutingError as exc:
+            raise HubError(exc.code, exc.message) from None
+        if offered is not None and target is not AgentState.AVAILABLE:
+            await self._withdraw(offered, CallEnd.NOT_ANSWERED, "agent_left")
+        await self._offered(offers)
+        return {"state": target.value}
+
+    async def _open_offer_of(self, agent_id: str) -> CallSession | None:
+        call = await self.registry.call_of_agent(agent_id)
+        return call if call is not None and call.state is CallState.OFFERED else None
+
+    async def accept(self, agent_id: str, offer_id: str) -> dict[str, Any]:
+        call = await self.registry.call_for_offer(offer_id)
+        if call is None or call.state is not CallState.OFFERED:
+            raise HubError("unknown_offer", "this offer is no longer open")
+        now = self.clock()
+        try:
+            await self.routing.accept(offer_id, agent_id, now)
+        except RoutingError as exc:
+            raise HubError(exc.code, exc.message) from None
+        visit = await self._visit(call.customer_id)
+        call = accepted(call, now)
+        reference, code = await self.crm.open_ticket(call, visit)
+        call = replace(call, ticket_reference=reference)
+        await self.registry.put_call(call)
+        await self.registry.put_visit(
+            replace(
+                visit,
+                ticket_reference=reference,
+                secret_code=code or visit.secret_code,
+                call_id=call.call_id,
+                handoff_note=None,
+            )
+        )
+        self._last_positions.pop(visit.visit_id, None)
+        await self._emit(
+            customer(visit.visit_id),
+            "connected",
+            {
+                "call_id": call.call_id,
+                "polite": True,
+                "ice_servers": self.ice_servers(f"customer-{visit.visit_id}"),
+                "agent": {"display_name": await self.crm.agent_name(agent_id)},
+                "ticket_reference": reference,
+            },
+        )
+        return {
+            "call_id": call.call_id,
+            "polite": False,
+            "ice_servers": self.ice_servers(f"agent-{agent_id}"),
+            "ticket_reference": reference,
+            "customer": {
+                "display_name": visit.display_name,
+                "language": visit.language,
+                "needs": call.bucket,
+                "handoff_note": visit.handoff_note,
+            },
+        }
+
+    async def reject(self, agent_id: str, offer_id: str) -> dict[str, Any]:
+        call = await self.registry.call_for_offer(offer_id)
+        if call is None or call.state is not CallState.OFFERED:
+            raise HubError("unknown_offer", "this offer is no longer open")
+        try:
+            offers = await self.routing.reject(offer_id, agent_id, self.clock())
+        except RoutingError as exc:
+            raise HubError(exc.code, exc.message) from None
+        await self.registry.put_call(ended_early(call, self.clock(), CallEnd.NOT_ANSWERED))
+        await self._offered(offers)
+        return {}
+
+    async def finish_wrap_up(self, agent_id: str, request: FinishWrapUp) -> dict[str, Any]:
+        call = await self._call_of(agent(agent_id), request.call_id, CallState.WRAP_UP)
+        now = self.clock()
+        await self.crm.wrap_up_finished(call, request.outcome, request.notes)
+        await self.registry.put_call(wrapped_up(call, now))
+        try:
+            if request.next_state == "away":
+                offers = await self.routing.set_agent_state(agent_id, AgentState.AWAY, now)
+            else:
+                offers = await self.routing.finish_wrap_up(agent_id, now)
+        except AgentBusy:
+            offers = []  # the wrap-up time already ran out: the agent is available
+        await self._offered(offers)
+        return {"state": request.next_state}
+
+    async def transfer(self, agent_id: str, request: Transfer) -> dict[str, Any]:
+        call = await self._call_of(
+            agent(agent_id), request.call_id, CallState.CONNECTING, CallState.IN_CALL
+        )
+        visit = await self._visit(call.customer_id)
+        current = visit.needs or Needs.from_bucket(call.bucket)
+        needs = Needs(
+            request.category or current.category,
+            request.language or current.language,
+            current.sign_language if request.sign_language is None else request.sign_language,
+        )
+        if not await self.crm.has_category(needs.category):
+            raise HubError("invalid_payload", f"unknown service category {needs.category!r}")
+        call = hung_up(call, self.clock(), CallEnd.TRANSFERRED)
+        await self.registry.put_call(call)
+        await self.crm.call_ended(call, request.note)
+        offers = await self._end_for_agent(call)
+        await self._emit(
+            agent(agent_id), "call_ended", {"call_id": call.call_id, "reason": "transferred"}
+        )
+        await self._requeue_front(replace(visit, handoff_note=request.note), needs, "transfer")
+        await self._offered(offers)
+        return {}
+
+    # --- both sides of a call ---------------------------------------------------------------
+
+    def _other(self, call: CallSession, member: Member) -> Member:
+        return agent(call.agent_id) if member.role == "customer" else customer(call.customer_id)
+
+    async def relay_signal(self, member: Member, signal: Signal) -> dict[str, Any]:
+        call = await self._call_of(member, signal.call_id, CallState.CONNECTING, CallState.IN_CALL)
+        await self._emit(
+            self._other(call, member),
+            "signal",
+            signal.model_dump(exclude_unset=True, mode="json"),
+        )
+        return {}
+
+    async def relay_chat(self, member: Member, chat: Chat) -> dict[str, Any]:
+        call = await self._call_of(member, chat.call_id, CallState.CONNECTING, CallState.IN_CALL)
+        message = {
+            "call_id": call.call_id,
+            "message_id": self.new_id(),
+            "from": member.role,
+            "text": chat.text,
+            "sent_at": self.clock(),
+        }
+        await self._emit(self._other(call, member), "chat", message)
+        return {"message_id": message["message_id"], "sent_at": message["sent_at"]}
+
+    async def media_connected(self, member: Member, call_id: str) -> dict[str, Any]:
+        call = await self._call_of(member, call_id, CallState.CONNECTING, CallState.IN_CALL)
+        if call.state is CallState.CONNECTING:
+            call = connected(call, self.clock())
+            await self.registry.put_call(call)
+            await self.crm.call_connected(call)
+        return {}
+
+    async def hang_up(
+        self, member: Member, call_id: str, end: CallEnd = CallEnd.COMPLETED
+    ) -> dict[str, Any]:
+        call = await self._call_of(member, call_id, CallState.CONNECTING, CallState.IN_CALL)
+        call = hung_up(call, self.clock(), end)
+        await self.registry.put_call(call)
+        await self.crm.call_ended(call, None)
+        offers = await self._end_for_agent(call)
+        visit = await self.registry.get_visit(call.customer_id)
+        await self._emit(
+            customer(call.customer_id),
+            "call_ended",
+            {
+                "call_id": call.call_id,
+                "reason": call.end.value if call.end else None,
+                "ticket_reference": call.ticket_reference,
+                "secret_code": visit.secret_code if visit else None,
+            },
+        )
+        await self._emit(
+            agent(call.agent_id),
+            "call_ended",
+            {"call_id": call.call_id, "reason": call.end.value if call.end else None},
+        )
+        await self.registry.drop_visit(call.customer_id)
+        await self._offered(offers)
+        return {}
+
+    # --- connections come and go ------------------------------------------------------------
+
+    async def disconnected(self, member: Member) -> None:
+        await self.registry.start_grace(member.room, self.clock() + self.config.grace_seconds)
+
+    async def reconnected(self, member: Member) -> None:
+        """Back within the grace period (or a fresh connection): resend where they stand."""
+        await self.registry.end_grace(member.room)
+        if member.role == "customer":
+            visit = await self.registry.get_visit(member.id)
+            if visit is None:
+                return
+            call = await self.registry.get_call(visit.call_id) if visit.call_id else None
+            if call is not None and call.state in {CallState.CONNECTING, CallState.IN_CALL}:
+                await self._emit(
+                    member,
+                    "connected",
+                    {
+                        "call_id": call.call_id,
+                        "polite": True,
+                        "resumed": True,
+                        "ice_servers": self.ice_servers(f"customer-{member.id}"),
+                        "agent": {"display_name": await self.crm.agent_name(call.agent_id)},
+                        "ticket_reference": call.ticket_reference,
+                    },
+                )
+            elif visit.needs is not None:
+                self._last_positions.pop(member.id, None)
+            return
+        call = await self.registry.call_of_agent(member.id)
+        if call is not None and call.state in {CallState.CONNECTING, CallState.IN_CALL}:
+            await self._emit(
+                member,
+                "call_resumed",
+                {
+                    "call_id": call.call_id,
+                    "polite": False,
+                    "ice_servers": self.ice_servers(f"agent-{member.id}"),
+                    "ticket_reference": call.ticket_reference,
+                },
+            )
+
+    async def _grace_ended(self, member: Member) -> None:
+        if member.role == "customer":
+            visit = await self.registry.get_visit(member.id)
+            call = await self.registry.get_call(visit.call_id) if visit and visit.call_id else None
+            if call is not None and call.state in {CallState.CONNECTING, CallState.IN_CALL}:
+                await self.hang_up(member, call.call_id, CallEnd.CUSTOMER_LOST)
+            else:
+                await self.customer_leave(member.id)
+            return
+        call = await self.registry.call_of_agent(member.id)
+        if call is not None and call.state in {CallState.CONNECTING, CallState.IN_CALL}:
+            call = ended_early(call, self.clock(), CallEnd.AGENT_LOST)
+            await self.registry.put_call(call)
+            await self.crm.call_ended(call, None)
+            await self._end_for_agent(call)
+            visit = await self.registry.get_visit(call.customer_id)
+            if visit is not None:
+                await self._requeue_front(
+                    visit, visit.needs or Needs.from_bucket(call.bucket), "agent_lost"
+                )
+        elif call is not None and call.state is CallState.WRAP_UP:
+            await self.registry.put_call(wrapped_up(call, self.clock()))
+        try:
+            await self.set_availability(member.id, "offline")
+        except HubError:
+            log.warning("agent %s could not be set offline after their grace period", member.id)
+
+    # --- timers -------------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        now = self.clock()
+        for call in await self.registry.open_calls():
+            if call.state is CallState.OFFERED and call.offer_expires_at < now:
+                await self._withdraw(call, CallEnd.NOT_ANSWERED, "timeout")
+            elif call.state is CallState.CONNECTING and (call.connect_deadline() or now) < now:
+                await self._connect_failed(call)
+            elif (
+                call.state is CallState.WRAP_UP
+                and (call.ended_at or now) + self.config.wrap_up_seconds <= now
+            ):
+                await self.crm.wrap_up_finished(call, None, None)
+                await self.registry.put_call(wrapped_up(call, now))
+        await self._offered(await self.routing.expire(now))
+        for room in await self.registry.expired_graces(now):
+            role, _, member_id = room.partition(":")
+            await self._grace_ended(Member(role, member_id))  # type: ignore[arg-type]
+        await self._push_positions()
+        await self._push_states()
+
+    async def _push_states(self) -> None:
+        """Supervisors get the whole picture each tick; agents hear of their own state changes."""
+        stats = await self.supervisor_stats()
+        await self.emitter.emit("stats", stats, to=SUPERVISORS_ROOM, namespace=SUPERVISOR_NS)
+        for view in stats["agents"]:
+            state = AgentState(view["state"])
+            if self._last_agent_states.get(view["agent_id"]) is not state:
+                self._last_agent_states[view["agent_id"]] = state
+                await self._emit(agent(view["agent_id"]), "state", {"state": state.value})
+
+    async def _connect_failed(self, call: CallSession) -> None:
+        call = hung_up(call, self.clock(), CallEnd.CONNECT_FAILED)
+        await self.registry.put_call(call)
+        await self.crm.call_ended(call, None)
+        offers = await self._end_for_agent(call)
+        await self._emit(
+            agent(call.agent_id),
+            "call_ended",
+            {"call_id": call.call_id, "reason": "connect_failed"},
+        )
+        visit = await self.registry.get_visit(call.customer_id)
+        if visit is not None:
+            await self._requeue_front(
+                visit, visit.needs or Needs.from_bucket(call.bucket), "connect_failed"
+            )
+        await self._offered(offers)
+
+    async def _push_positions(self) -> None:
+        for visit in await self.registry.waiting_visits():
+            position = await self.position_of(visit.visit_id)
+            if position["position"] is None:
+                continue
+            key = (position["position"], position["estimated_wait_seconds"])
+            if self._last_positions.get(visit.visit_id) != key:
+                self._last_positions[visit.visit_id] = key
+                await self._emit(customer(visit.visit_id), "queue_position", position)
+
+    async def supervisor_stats(self) -> dict[str, Any]:
+        snapshot = await self.routing.snapshot(self.clock())
+        return {
+            "queues": [
+                {
+                    "category": q.needs.category,
+                    "language": q.needs.language,
+                    "sign_language": q.needs.sign_language,
+                    "waiting": q.waiting,
+                    "longest_wait_seconds": q.longest_wait_seconds,
+                    "answered": q.answered,
+                    "answered_in_time": q.answered_in_time,
+                    "service_level": q.service_level,
+                    "average_speed_of_answer": q.average_speed_of_answer,
+                    "abandoned": q.abandoned,
+                    "abandonment_rate": q.abandonment_rate,
+                }
+                for q in snapshot.queues
+            ],
+            "agents": [
+                {
+                    "agent_id": a.agent_id,
+                    "state": a.state.value,
+                    "state_since": a.state_since,
+                    "customer_id": a.customer_id,
+                    "calls_today": a.calls_today,
+                }
+                for a in snapshot.agents
+            ],
+        }
+
+    # --- supervisor actions ---------------------------------------------------------------------
+
+    async def supervisor_set_priority(self, customer_id: str, priority: int) -> dict[str, Any]:
+        await self.routing.set_priority(customer_id, priority, self.clock())
+        visit = await self.registry.get_visit(customer_id)
+        if visit is not None:
+            await self.registry.put_visit(replace(visit, priority=priority))
+        return {}
+
+    async def supervisor_move(self, customer_id: str, needs: Needs) -> dict[str, Any]:
+        offer = await self.routing.move(customer_id, needs, self.clock())
+        visit = await self.registry.get_visit(customer_id)
+        if visit is not None:
+            await self.registry.put_visit(replace(visit, needs=needs))
+        if offer is not None:
+            await self._offered([offer])
+        return {}
+
+    async def supervisor_offer_to(self, customer_id: str, agent_id: str) -> dict[str, Any]:
+        await self._offered([await self.routing.offer_to(customer_id, agent_id, self.clock())])
+        return {}

@@ -1,0 +1,257 @@
+"""The three Socket.IO namespaces: authenticate on connect, validate every event, call the hub.
+
+A handler never raises to python-socketio: every refusal becomes an error acknowledgement, so a bad
+event cannot crash a handler, reach the other peer, or change any state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import socketio
+
+from vbranch_queue.core.model import AgentState, Needs, Skills
+from vbranch_queue.errors import RoutingError
+from vbranch_signaling.hub import (
+    SUPERVISORS_ROOM,
+    CallHub,
+    HubError,
+    Member,
+    agent,
+    customer,
+)
+from vbranch_signaling.schemas import (
+    CallRef,
+    Chat,
+    Empty,
+    Event,
+    EventError,
+    FinishWrapUp,
+    Join,
+    Move,
+    OfferRef,
+    OfferTo,
+    SetAgentState,
+    SetAvailability,
+    SetPriority,
+    Signal,
+    Transfer,
+    parse,
+)
+from vbranch_signaling.tokens import TokenError, verify_visit_token
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StaffIdentity:
+    staff_id: str
+    role: str
+    display_name: str
+    skills: Skills
+
+
+#: Looks up the staff member behind a connection (from its session cookie); None if not logged in.
+StaffLookup = Callable[[dict[str, Any]], Awaitable[StaffIdentity | None]]
+
+
+def ok(result: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"ok": True, **(result or {})}
+
+
+def refused(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+Handler = Callable[[str, Any], Awaitable[dict[str, Any]]]
+
+
+class GuardedNamespace(socketio.AsyncNamespace):
+    """Routes `event` to `handle_<event>(sid, payload)` and turns every failure into an ack."""
+
+    #: Events this namespace accepts, with the schema of each payload.
+    schemas: ClassVar[Mapping[str, type[Event]]] = {}
+
+    def __init__(self, namespace: str, hub: CallHub) -> None:
+        super().__init__(namespace)
+        self.hub = hub
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event in {"connect", "disconnect"}:
+            return await super().trigger_event(event, *args)
+        sid, payload = args[0], args[1] if len(args) > 1 else None
+        schema = self.schemas.get(event)
+        if schema is None:
+            return refused("unknown_event", f"no event {event!r} on {self.namespace}")
+        try:
+            request = parse(schema, payload)
+            return ok(await getattr(self, f"handle_{event}")(sid, request))
+        except EventError as exc:
+            return refused(exc.code, exc.message)
+        except HubError as exc:
+            return refused(exc.code, exc.message)
+        except RoutingError as exc:
+            return refused(exc.code, exc.message)
+        except Exception:
+            log.exception("event %s on %s failed", event, self.namespace)
+            return refused("internal_error", "something went wrong on our side")
+
+    async def _identity(self, sid: str) -> Member:
+        session = await self.get_session(sid)
+        return session["member"]
+
+
+class CustomerNamespace(GuardedNamespace):
+    schemas: ClassVar[Mapping[str, type[Event]]] = {
+        "join": Join,
+        "leave": Empty,
+        "signal": Signal,
+        "chat": Chat,
+        "hang_up": CallRef,
+        "media_connected": CallRef,
+    }
+
+    def __init__(self, hub: CallHub, secret_key: str, clock: Callable[[], float]) -> None:
+        super().__init__("/customer", hub)
+        self.secret_key, self.clock = secret_key, clock
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            claims = verify_visit_token(self.secret_key, token, self.clock())
+        except TokenError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(str(exc)) from None
+        member = customer(claims.visit_id)
+        await self.save_session(sid, {"member": member, "language": claims.language})
+        await self.enter_room(sid, member.room)
+        await self.hub.reconnected(member)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        session = await self.get_session(sid)
+        await self.hub.disconnected(session["member"])
+
+    async def handle_join(self, sid: str, request: Join) -> dict[str, Any]:
+        session = await self.get_session(sid)
+        return await self.hub.customer_join(session["member"].id, session["language"], request)
+
+    async def handle_leave(self, sid: str, _request: Empty) -> dict[str, Any]:
+        return await self.hub.customer_leave((await self._identity(sid)).id)
+
+    async def handle_signal(self, sid: str, request: Signal) -> dict[str, Any]:
+        return await self.hub.relay_signal(await self._identity(sid), request)
+
+    async def handle_chat(self, sid: str, request: Chat) -> dict[str, Any]:
+        return await self.hub.relay_chat(await self._identity(sid), request)
+
+    async def handle_hang_up(self, sid: str, request: CallRef) -> dict[str, Any]:
+        return await self.hub.hang_up(await self._identity(sid), request.call_id)
+
+    async def handle_media_connected(self, sid: str, request: CallRef) -> dict[str, Any]:
+        return await self.hub.media_connected(await self._identity(sid), request.call_id)
+
+
+class StaffNamespace(GuardedNamespace):
+    roles: frozenset[str] = frozenset()
+
+    def __init__(self, namespace: str, hub: CallHub, lookup: StaffLookup) -> None:
+        super().__init__(namespace, hub)
+        self.lookup = lookup
+
+    async def _authenticate(self, environ: dict[str, Any]) -> StaffIdentity:
+        staff = await self.lookup(environ)
+        if staff is None:
+            raise socketio.exceptions.ConnectionRefusedError("log in as a staff member first")
+        if staff.role not in self.roles:
+            raise socketio.exceptions.ConnectionRefusedError("your role may not use this namespace")
+        return staff
+
+
+class AgentNamespace(StaffNamespace):
+    roles = frozenset({"agent"})
+    schemas: ClassVar[Mapping[str, type[Event]]] = {
+        "set_availability": SetAvailability,
+        "accept": OfferRef,
+        "reject": OfferRef,
+        "signal": Signal,
+        "chat": Chat,
+        "hang_up": CallRef,
+        "media_connected": CallRef,
+        "transfer": Transfer,
+        "finish_wrap_up": FinishWrapUp,
+    }
+
+    def __init__(self, hub: CallHub, lookup: StaffLookup) -> None:
+        super().__init__("/agent", hub, lookup)
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        staff = await self._authenticate(environ)
+        member = agent(staff.staff_id)
+        await self.save_session(sid, {"member": member})
+        await self.enter_room(sid, member.room)
+        await self.hub.agent_ready(staff.staff_id, staff.skills)
+        await self.hub.reconnected(member)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        session = await self.get_session(sid)
+        await self.hub.disconnected(session["member"])
+
+    async def handle_set_availability(self, sid: str, request: SetAvailability) -> dict[str, Any]:
+        return await self.hub.set_availability((await self._identity(sid)).id, request.state)
+
+    async def handle_accept(self, sid: str, request: OfferRef) -> dict[str, Any]:
+        return await self.hub.accept((await self._identity(sid)).id, request.offer_id)
+
+    async def handle_reject(self, sid: str, request: OfferRef) -> dict[str, Any]:
+        return await self.hub.reject((await self._identity(sid)).id, request.offer_id)
+
+    async def handle_signal(self, sid: str, request: Signal) -> dict[str, Any]:
+        return await self.hub.relay_signal(await self._identity(sid), request)
+
+    async def handle_chat(self, sid: str, request: Chat) -> dict[str, Any]:
+        return await self.hub.relay_chat(await self._identity(sid), request)
+
+    async def handle_hang_up(self, sid: str, request: CallRef) -> dict[str, Any]:
+        return await self.hub.hang_up(await self._identity(sid), request.call_id)
+
+    async def handle_media_connected(self, sid: str, request: CallRef) -> dict[str, Any]:
+        return await self.hub.media_connected(await self._identity(sid), request.call_id)
+
+    async def handle_transfer(self, sid: str, request: Transfer) -> dict[str, Any]:
+        return await self.hub.transfer((await self._identity(sid)).id, request)
+
+    async def handle_finish_wrap_up(self, sid: str, request: FinishWrapUp) -> dict[str, Any]:
+        return await self.hub.finish_wrap_up((await self._identity(sid)).id, request)
+
+
+class SupervisorNamespace(StaffNamespace):
+    roles = frozenset({"supervisor", "admin"})
+    schemas: ClassVar[Mapping[str, type[Event]]] = {
+        "set_priority": SetPriority,
+        "move": Move,
+        "offer_to": OfferTo,
+        "set_agent_state": SetAgentState,
+    }
+
+    def __init__(self, hub: CallHub, lookup: StaffLookup) -> None:
+        super().__init__("/supervisor", hub, lookup)
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        await self._authenticate(environ)
+        await self.enter_room(sid, SUPERVISORS_ROOM)
+        await self.emit("stats", await self.hub.supervisor_stats(), to=sid)
+
+    async def handle_set_priority(self, sid: str, request: SetPriority) -> dict[str, Any]:
+        return await self.hub.supervisor_set_priority(request.customer_id, request.priority)
+
+    async def handle_move(self, sid: str, request: Move) -> dict[str, Any]:
+        needs = Needs(request.category, request.language, request.sign_language)
+        return await self.hub.supervisor_move(request.customer_id, needs)
+
+    async def handle_offer_to(self, sid: str, request: OfferTo) -> dict[str, Any]:
+        return await self.hub.supervisor_offer_to(request.customer_id, request.agent_id)
+
+    async def handle_set_agent_state(self, sid: str, request: SetAgentState) -> dict[str, Any]:
+        return await self.hub.set_availability(request.agent_id, AgentState(request.state).value)

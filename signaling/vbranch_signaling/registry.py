@@ -1,0 +1,96 @@
+"""Who is where: visits, call sessions, offers and reconnection grace, in one process's memory.
+
+The in-memory registry serves the embedded one-process mode. Several processes need the same
+state in Redis (issue: several processes); the hub only talks to this small interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from vbranch_queue.core.model import Needs
+from vbranch_signaling.calls import CallSession, CallState
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A customer's visit: what they asked for and, once opened, the ticket behind it."""
+
+    visit_id: str
+    language: str
+    display_name: str | None = None
+    needs: Needs | None = None
+    priority: int = 0
+    enqueued_at: float | None = None
+    ticket_reference: str | None = None
+    secret_code: str | None = None
+    call_id: str | None = None
+    #: Left by the agent who transferred the customer, for the next agent.
+    handoff_note: str | None = None
+
+
+@dataclass
+class MemoryRegistry:
+    visits: dict[str, Visit] = field(default_factory=dict)
+    calls: dict[str, CallSession] = field(default_factory=dict)
+    call_by_offer: dict[str, str] = field(default_factory=dict)
+    agent_call: dict[str, str] = field(default_factory=dict)
+    #: Member ("customer:v1" / "agent:7") → the moment their grace period ends.
+    grace: dict[str, float] = field(default_factory=dict)
+
+    async def get_visit(self, visit_id: str) -> Visit | None:
+        return self.visits.get(visit_id)
+
+    async def put_visit(self, visit: Visit) -> None:
+        self.visits[visit.visit_id] = visit
+
+    async def drop_visit(self, visit_id: str) -> None:
+        self.visits.pop(visit_id, None)
+
+    async def get_call(self, call_id: str) -> CallSession | None:
+        return self.calls.get(call_id)
+
+    async def call_for_offer(self, offer_id: str) -> CallSession | None:
+        call_id = self.call_by_offer.get(offer_id)
+        return None if call_id is None else self.calls.get(call_id)
+
+    async def call_of_agent(self, agent_id: str) -> CallSession | None:
+        call_id = self.agent_call.get(agent_id)
+        return None if call_id is None else self.calls.get(call_id)
+
+    async def put_call(self, call: CallSession) -> None:
+        self.calls[call.call_id] = call
+        self.call_by_offer[call.offer_id] = call.call_id
+        if call.state is CallState.DONE:
+            self._forget(call)
+        else:
+            self.agent_call[call.agent_id] = call.call_id
+
+    def _forget(self, call: CallSession) -> None:
+        self.calls.pop(call.call_id, None)
+        self.call_by_offer.pop(call.offer_id, None)
+        if self.agent_call.get(call.agent_id) == call.call_id:
+            del self.agent_call[call.agent_id]
+
+    async def open_calls(self) -> list[CallSession]:
+        return list(self.calls.values())
+
+    async def start_grace(self, member: str, until: float) -> None:
+        self.grace[member] = until
+
+    async def end_grace(self, member: str) -> bool:
+        """True if the member was within their grace period (and now is back)."""
+        return self.grace.pop(member, None) is not None
+
+    async def expired_graces(self, now: float) -> list[str]:
+        expired = [m for m, until in self.grace.items() if until <= now]
+        for member in expired:
+            del self.grace[member]
+        return expired
+
+    async def waiting_visits(self) -> list[Visit]:
+        return [v for v in self.visits.values() if v.needs is not None and v.call_id is None]
+
+
+def with_call(visit: Visit, call_id: str | None) -> Visit:
+    return replace(visit, call_id=call_id)

@@ -1,0 +1,257 @@
+"""A whole call over the documented protocol, through a real server, with the CRM behind it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import socketio
+from sqlalchemy import select
+
+from vbranch_server.db.engine import create_engine, session_factory
+from vbranch_server.db.models import CallRecord, Ticket, TicketStatus
+from vbranch_server.realtime.wiring import HUB
+
+from .conftest import Peer, staff_cookie, visit_token
+
+JOIN = {"category": "pensions", "language": "ar", "sign_language": False, "display_name": "Ali"}
+OFFER_SDP = {"type": "offer", "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}
+
+
+async def _grace_started(hub, member: str) -> None:  # type: ignore[no-untyped-def]
+    """The server notices a closed socket a moment after the client closes it."""
+    for _ in range(200):
+        if member in hub.registry.grace:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no grace period started for {member}")
+
+
+async def _ticket_and_call(settings, reference: str):  # type: ignore[no-untyped-def]
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as db:
+            ticket = await db.scalar(select(Ticket).where(Ticket.reference == reference))
+            record = await db.scalar(select(CallRecord).where(CallRecord.ticket_id == ticket.id))
+            return ticket, record
+    finally:
+        await engine.dispose()
+
+
+async def test_a_whole_call(server, connect_agent, connect_customer, clock, settings) -> None:  # type: ignore[no-untyped-def]
+    agent = await connect_agent("agent.ar")
+    assert await agent.call("set_availability", {"state": "available"}) == {
+        "ok": True,
+        "state": "available",
+    }
+    customer = await connect_customer()
+    joined = await customer.call("join", JOIN)
+    assert joined["ok"] and joined["position"] == 0  # an agent is being offered the call
+
+    offer = await agent.next("offer")
+    assert offer["customer"] == {
+        "display_name": "Ali",
+        "language": "ar",
+        "category": "pensions",
+        "sign_language": False,
+        "handoff_note": None,
+        "ticket_reference": None,
+    }
+    assert offer["timeout_seconds"] == 20
+
+    clock.advance(seconds=3)
+    answer = await agent.call("accept", {"offer_id": offer["offer_id"]})
+    assert answer["ok"] and answer["polite"] is False
+    connected = await customer.next("connected")
+    call_id = answer["call_id"]
+    assert connected["call_id"] == call_id and connected["polite"] is True
+    assert connected["agent"]["display_name"] == "Ahmad (Arabic, English)"
+    assert connected["ticket_reference"] == answer["ticket_reference"]
+
+    # Negotiation and chat reach only the other member of the call.
+    assert (await agent.call("signal", {"call_id": call_id, "description": OFFER_SDP}))["ok"]
+    assert (await customer.next("signal")) == {"call_id": call_id, "description": OFFER_SDP}
+    candidate = {
+        "candidate": "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host",
+        "sdpMid": "0",
+        "sdpMLineIndex": 0,
+    }
+    assert (await customer.call("signal", {"call_id": call_id, "candidate": candidate}))["ok"]
+    assert (await agent.next("signal"))["candidate"] == candidate
+    sent = await customer.call("chat", {"call_id": call_id, "text": "مرحبا"})
+    message = await agent.next("chat")
+    assert (message["text"], message["from"], message["message_id"]) == (
+        "مرحبا",
+        "customer",
+        sent["message_id"],
+    )
+
+    clock.advance(seconds=2)
+    assert (await customer.call("media_connected", {"call_id": call_id}))["ok"]
+    assert (await agent.call("media_connected", {"call_id": call_id}))["ok"]
+    clock.advance(seconds=120)
+    assert (await agent.call("hang_up", {"call_id": call_id}))["ok"]
+    ended = await customer.next("call_ended")
+    assert (
+        ended["reason"] == "completed" and ended["ticket_reference"] == answer["ticket_reference"]
+    )
+    assert len(ended["secret_code"]) == 10
+    assert (await agent.next("call_ended"))["reason"] == "completed"
+
+    done = await agent.call(
+        "finish_wrap_up",
+        {"call_id": call_id, "outcome": "resolved_in_call", "notes": "Explained pension dates"},
+    )
+    assert done == {"ok": True, "state": "available"}
+
+    ticket, record = await _ticket_and_call(settings, answer["ticket_reference"])
+    assert ticket.status is TicketStatus.OPEN  # first response given when the call connected
+    assert ticket.first_response_at is not None
+    assert (record.wait_seconds, record.talk_seconds, record.end_reason, record.outcome) == (
+        3,
+        120,
+        "completed",
+        "resolved_in_call",
+    )
+
+
+async def test_relay_rules(server, connect_agent, connect_customer) -> None:  # type: ignore[no-untyped-def]
+    agent = await connect_agent("agent.ar")
+    await agent.call("set_availability", {"state": "available"})
+    customer = await connect_customer()
+    await customer.call("join", JOIN)
+    offer = await agent.next("offer")
+    call_id = (await agent.call("accept", {"offer_id": offer["offer_id"]}))["call_id"]
+    await customer.next("connected")
+    stranger = await connect_customer()
+
+    def error_code(ack):  # type: ignore[no-untyped-def]
+        assert ack["ok"] is False
+        return ack["error"]["code"]
+
+    # Another customer cannot speak into this call.
+    assert (
+        error_code(await stranger.call("signal", {"call_id": call_id, "description": OFFER_SDP}))
+        == "not_in_call"
+    )
+    assert (
+        error_code(await stranger.call("chat", {"call_id": call_id, "text": "hi"})) == "not_in_call"
+    )
+    assert error_code(await stranger.call("hang_up", {"call_id": call_id})) == "not_in_call"
+    # Unknown events, bad payloads, oversized payloads: refused with a code.
+    assert error_code(await customer.call("become_admin", {})) == "unknown_event"
+    assert error_code(await customer.call("signal", {"call_id": call_id})) == "invalid_payload"
+    assert error_code(await customer.call("signal", "not an object")) == "invalid_payload"
+    assert (
+        error_code(await customer.call("chat", {"call_id": call_id, "text": "x" * 70_000}))
+        == "payload_too_large"
+    )
+    assert (
+        error_code(await customer.call("accept", {"offer_id": offer["offer_id"]}))
+        == "unknown_event"
+    )
+    assert error_code(await agent.call("join", JOIN)) == "unknown_event"
+    assert customer.pending("signal") == agent.pending("signal") == 0
+    assert agent.pending("chat") == 0
+    # The call is untouched and still relays.
+    assert (await customer.call("chat", {"call_id": call_id, "text": "still here"}))["ok"]
+    assert (await agent.next("chat"))["text"] == "still here"
+
+
+async def test_connections_are_authenticated(server, connect_agent) -> None:  # type: ignore[no-untyped-def]
+    url = str(server.make_url("/"))
+    for namespace, kwargs in [
+        ("/customer", {}),
+        ("/customer", {"auth": {"token": "forged.token"}}),
+        ("/agent", {}),
+        ("/agent", {"auth": {"token": (await visit_token(server))["token"]}}),
+        (
+            "/supervisor",
+            {"headers": {"Cookie": f"vb_session={await staff_cookie(server, 'agent.ar')}"}},
+        ),
+    ]:
+        peer = Peer(namespace)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await peer.connect(url, **kwargs)
+        await peer.close()
+    supervisor = Peer("/supervisor")
+    await supervisor.connect(
+        url, headers={"Cookie": f"vb_session={await staff_cookie(server, 'supervisor')}"}
+    )
+    stats = await supervisor.next("stats")
+    assert {"queues", "agents"} <= set(stats)
+    await supervisor.close()
+
+
+async def test_offer_timeout_goes_to_the_next_agent_and_transfer_keeps_the_ticket(  # type: ignore[no-untyped-def]
+    server, connect_agent, connect_customer, clock
+) -> None:
+    hub = server.app[HUB]
+    first = await connect_agent("agent.ar")
+    await first.call("set_availability", {"state": "available"})
+    customer = await connect_customer()
+    await customer.call("join", JOIN)
+    offer = await first.next("offer")
+    second = await connect_agent("agent.sign")
+    await second.call("set_availability", {"state": "available"})
+    clock.advance(seconds=21)
+    await hub.tick()
+    assert (await first.next("offer_withdrawn")) == {
+        "offer_id": offer["offer_id"],
+        "reason": "timeout",
+    }
+    offer2 = await second.next("offer")
+    answer = await second.call("accept", {"offer_id": offer2["offer_id"]})
+    call_id = answer["call_id"]
+    await customer.next("connected")
+
+    # Transfer to a sign-language line: the customer goes to its front with the same ticket.
+    moved = await second.call(
+        "transfer", {"call_id": call_id, "sign_language": True, "note": "Prefers signing"}
+    )
+    assert moved["ok"], moved
+    requeued = await customer.next("requeued")
+    assert requeued["reason"] == "transfer"
+    assert (await second.next("call_ended"))["reason"] == "transferred"
+    assert (await second.call("finish_wrap_up", {"call_id": call_id}))["ok"]
+    offer3 = await second.next("offer")  # agent.sign is the only sign-language agent
+    assert offer3["customer"]["sign_language"] is True
+    assert offer3["customer"]["handoff_note"] == "Prefers signing"
+    assert offer3["customer"]["ticket_reference"] == answer["ticket_reference"]
+    again = await second.call("accept", {"offer_id": offer3["offer_id"]})
+    assert again["ticket_reference"] == answer["ticket_reference"]
+
+
+async def test_a_dropped_customer_comes_back_to_the_call(server, connect_agent, clock) -> None:  # type: ignore[no-untyped-def]
+    hub = server.app[HUB]
+    agent = await connect_agent("agent.ar")
+    await agent.call("set_availability", {"state": "available"})
+    visit = await visit_token(server)
+    url = str(server.make_url("/"))
+    customer = Peer("/customer")
+    await customer.connect(url, auth={"token": visit["token"]})
+    await customer.call("join", JOIN)
+    offer = await agent.next("offer")
+    call_id = (await agent.call("accept", {"offer_id": offer["offer_id"]}))["call_id"]
+    await customer.next("connected")
+    assert (await customer.call("media_connected", {"call_id": call_id}))["ok"]
+    await customer.close()
+    await _grace_started(hub, f"customer:{visit['visit_id']}")
+
+    clock.advance(seconds=20)
+    await hub.tick()
+    back = Peer("/customer")
+    await back.connect(url, auth={"token": visit["token"]})
+    resumed = await back.next("connected")
+    assert resumed["call_id"] == call_id and resumed["resumed"] is True
+    # The agent learns nothing of the drop: the call goes on.
+    assert agent.pending("call_ended") == 0
+    clock.advance(seconds=25)  # past the first grace period: it was cancelled on return
+    await hub.tick()
+    chat = await back.call("chat", {"call_id": call_id, "text": "back"})
+    assert chat["ok"], chat
+    await back.close()
+    await _grace_started(hub, f"customer:{visit['visit_id']}")
+    clock.advance(seconds=31)
+    await hub.tick()
+    assert (await agent.next("call_ended"))["reason"] == "customer_lost"

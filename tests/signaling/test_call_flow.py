@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 import socketio
 from sqlalchemy import select
@@ -12,6 +10,7 @@ from vbranch_server.db.engine import create_engine, session_factory
 from vbranch_server.db.models import CallRecord, Ticket, TicketStatus
 from vbranch_server.realtime.wiring import HUB
 
+from .aiortc_peer import eventually
 from .conftest import Peer, staff_cookie, visit_token
 
 JOIN = {"category": "pensions", "language": "ar", "sign_language": False, "display_name": "Ali"}
@@ -20,11 +19,7 @@ OFFER_SDP = {"type": "offer", "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}
 
 async def _grace_started(hub, member: str) -> None:  # type: ignore[no-untyped-def]
     """The server notices a closed socket a moment after the client closes it."""
-    for _ in range(200):
-        if member in hub.registry.grace:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no grace period started for {member}")
+    await eventually(lambda: member in hub.registry.grace, within=5)
 
 
 async def _ticket_and_call(settings, reference: str):  # type: ignore[no-untyped-def]

@@ -250,3 +250,80 @@ async def test_a_dropped_customer_comes_back_to_the_call(server, connect_agent, 
     clock.advance(seconds=31)
     await hub.tick()
     assert (await agent.next("call_ended"))["reason"] == "customer_lost"
+
+
+async def test_a_waiting_customer_keeps_their_place_through_a_drop(  # type: ignore[no-untyped-def]
+    server, connect_customer, clock
+) -> None:
+    hub = server.app[HUB]
+    url = str(server.make_url("/"))
+    first = await connect_customer()
+    await first.call("join", JOIN)
+    clock.advance(seconds=1)  # a later arrival (equal times would be ordered by random visit id)
+    visit = await visit_token(server)
+    second = Peer("/customer")
+    await second.connect(url, auth={"token": visit["token"]})
+    assert (await second.call("join", JOIN))["position"] == 2
+    await second.close()
+    await _grace_started(hub, f"customer:{visit['visit_id']}")
+    clock.advance(seconds=25)
+    await hub.tick()
+    back = Peer("/customer")
+    await back.connect(url, auth={"token": visit["token"]})
+    await hub.tick()
+    assert (await back.next("queue_position"))["position"] == 2
+    # Gone for good this time: counted as abandoned once the grace period ends.
+    await back.close()
+    await _grace_started(hub, f"customer:{visit['visit_id']}")
+    clock.advance(seconds=31)
+    await hub.tick()
+    [queue] = (await hub.supervisor_stats())["queues"]
+    assert (queue["waiting"], queue["abandoned"]) == (1, 1)
+
+
+async def test_an_agent_lost_mid_call_sends_the_customer_to_the_front(  # type: ignore[no-untyped-def]
+    server, connect_agent, connect_customer, clock
+) -> None:
+    hub = server.app[HUB]
+    agent = await connect_agent("agent.ar")
+    await agent.call("set_availability", {"state": "available"})
+    customer = await connect_customer()
+    await customer.call("join", JOIN)
+    offer = await agent.next("offer")
+    answer = await agent.call("accept", {"offer_id": offer["offer_id"]})
+    await customer.next("connected")
+    await customer.call("media_connected", {"call_id": answer["call_id"]})
+    later = await connect_customer()
+    await later.call("join", JOIN)
+    agent_id = hub.registry.calls[answer["call_id"]].agent_id
+    await agent.close()
+    await _grace_started(hub, f"agent:{agent_id}")
+    clock.advance(seconds=31)
+    await hub.tick()
+    requeued = await customer.next("requeued")
+    assert (requeued["reason"], requeued["position"]) == ("agent_lost", 1)
+    helper = await connect_agent("agent.sign")
+    await helper.call("set_availability", {"state": "available"})
+    again = await helper.next("offer")
+    assert again["customer"]["ticket_reference"] == answer["ticket_reference"]
+
+
+async def test_a_call_that_never_connects_returns_the_customer_to_the_front(  # type: ignore[no-untyped-def]
+    server, connect_agent, connect_customer, clock
+) -> None:
+    hub = server.app[HUB]
+    agent = await connect_agent("agent.ar")
+    await agent.call("set_availability", {"state": "available"})
+    customer = await connect_customer()
+    await customer.call("join", JOIN)
+    offer = await agent.next("offer")
+    answer = await agent.call("accept", {"offer_id": offer["offer_id"]})
+    await customer.next("connected")
+    clock.advance(seconds=31)
+    await hub.tick()
+    assert (await customer.next("requeued"))["reason"] == "connect_failed"
+    assert (await agent.next("call_ended"))["reason"] == "connect_failed"
+    # After wrap-up the same agent is offered the same customer, with the same ticket.
+    assert (await agent.call("finish_wrap_up", {"call_id": answer["call_id"]}))["ok"]
+    retry = await agent.next("offer")
+    assert retry["customer"]["ticket_reference"] == answer["ticket_reference"]

@@ -13,14 +13,13 @@ from vbranch_queue.memory import MemoryRoutingStore
 CONFIG = RoutingConfig(offer_timeout=20, wrap_up_seconds=30, max_missed_offers=2)
 
 
-async def make_store(kind: str, config: RoutingConfig, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+async def make_store(kind: str, url: str | None, config: RoutingConfig):  # type: ignore[no-untyped-def]
     if kind == "memory":
         return MemoryRoutingStore(config), None
     from redis.asyncio import Redis
 
     from vbranch_queue.redis_store import RedisRoutingStore
 
-    url = request.getfixturevalue("redis_url")
     client = Redis.from_url(url, decode_responses=True)
     prefix = f"vbt:{uuid.uuid4().hex[:10]}:"
     return RedisRoutingStore(client, config, prefix=prefix), (client, prefix)
@@ -36,24 +35,31 @@ async def drop_store(resources) -> None:  # type: ignore[no-untyped-def]
     await client.aclose()
 
 
-# The Redis store joins this list as soon as it passes the contract.
-STORE_KINDS = ["memory"]
+STORE_KINDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
 
 
 @pytest.fixture(params=STORE_KINDS)
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[object]:
-    made, resources = await make_store(request.param, CONFIG, request)
+def store_kind(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """The kind and, for Redis, its URL: resolved here because the probe runs an event loop of
+    its own, which cannot start inside the test's running loop (an async fixture)."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    return request.param, url
+
+
+@pytest.fixture
+async def store(store_kind: tuple[str, str | None]) -> AsyncIterator[object]:
+    made, resources = await make_store(*store_kind, CONFIG)
     yield made
     await drop_store(resources)
 
 
-@pytest.fixture(params=STORE_KINDS)
-async def store_factory(request: pytest.FixtureRequest) -> AsyncIterator[object]:
+@pytest.fixture
+async def store_factory(store_kind: tuple[str, str | None]) -> AsyncIterator[object]:
     """For tests that need a configuration of their own."""
     made: list[object] = []
 
     async def factory(config: RoutingConfig):  # type: ignore[no-untyped-def]
-        built, resources = await make_store(request.param, config, request)
+        built, resources = await make_store(*store_kind, config)
         made.append(resources)
         return built
 

@@ -1,0 +1,9 @@
+local id, base_priority = ARGV[ARG + 1], ARGV[ARG + 2]
+local customer, err = waiting_customer(id)
+if err then return err end
+local score = fmt(queue_score(tonumber(customer.enqueued_at), tonumber(base_priority),
+  customer.front == '1'))
+redis.call('HSET', k_customer(id), 'base_priority', base_priority, 'score', score)
+-- No agent can be free for this line (they would have been offered it), so no offer here.
+redis.call('ZADD', k_line(customer.needs), score, id)
+return 0

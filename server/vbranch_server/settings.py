@@ -35,6 +35,9 @@ class Settings:
     session_ttl_seconds: int = 12 * 3600
     #: Secure cookies need HTTPS; the embedded default serves plain HTTP on loopback.
     secure_cookies: bool = False
+    #: Every Redis key (and the Socket.IO channel) starts with this: several deployments or test
+    #: runs can share one Redis.
+    redis_prefix: str = "vb:"
     web_root: Path = field(default=PROJECT_ROOT)
 
     @property
@@ -154,4 +157,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         upload_max_bytes=_int(env, "VBRANCH_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, 1024, 1 << 30),
         session_ttl_seconds=_int(env, "VBRANCH_SESSION_TTL", 12 * 3600, 300, 30 * 86400),
         secure_cookies=_bool(env, "VBRANCH_SECURE_COOKIES", False),
+        redis_prefix=_redis_prefix(env),
     )
+
+
+def _redis_prefix(env: Mapping[str, str]) -> str:
+    prefix = env.get("VBRANCH_REDIS_PREFIX", "").strip() or "vb:"
+    if len(prefix) > 64 or any(c.isspace() or c in "*?[]" for c in prefix):
+        raise ConfigError(
+            f"VBRANCH_REDIS_PREFIX must be up to 64 characters without spaces or *?[], got {prefix!r}"
+        )
+    return prefix

@@ -24,7 +24,7 @@ from vbranch_signaling.calls import (
     hung_up,
     wrapped_up,
 )
-from vbranch_signaling.registry import MemoryRegistry, Visit
+from vbranch_signaling.registry import MemoryRegistry, Registry, Visit
 from vbranch_signaling.schemas import Chat, FinishWrapUp, Join, Signal, Transfer
 
 log = logging.getLogger(__name__)
@@ -103,12 +103,12 @@ class CallHub:
         new_id: Callable[[], str],
         ice_servers: Callable[[str], list[dict[str, Any]]],
         config: HubConfig | None = None,
-        registry: MemoryRegistry | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.routing, self.crm, self.emitter = routing, crm, emitter
         self.clock, self.new_id, self.ice_servers = clock, new_id, ice_servers
         self.config = config or HubConfig()
-        self.registry = registry or MemoryRegistry()
+        self.registry: Registry = registry or MemoryRegistry()
         self._last_positions: dict[str, tuple[int, float | None]] = {}
         self._last_agent_states: dict[str, AgentState] = {}
 
@@ -151,8 +151,14 @@ class CallHub:
                 },
             )
 
+    async def _move(self, old: CallSession, new: CallSession) -> None:
+        """Store a transition, or refuse it if someone else moved the call first."""
+        if not await self.registry.replace_call(old, new):
+            raise HubError("wrong_state", "the call changed meanwhile")
+
     async def _withdraw(self, call: CallSession, end: CallEnd, reason: str) -> None:
-        await self.registry.put_call(ended_early(call, self.clock(), end))
+        if not await self.registry.replace_call(call, ended_early(call, self.clock(), end)):
+            return  # already withdrawn or answered elsewhere
         await self._emit(
             agent(call.agent_id), "offer_withdrawn", {"offer_id": call.offer_id, "reason": reason}
         )
@@ -280,10 +286,10 @@ class CallHub:
         except RoutingError as exc:
             raise HubError(exc.code, exc.message) from None
         visit = await self._visit(call.customer_id)
-        call = accepted(call, now)
+        offered, call = call, accepted(call, now)
         reference, code = await self.crm.open_ticket(call, visit)
         call = replace(call, ticket_reference=reference)
-        await self.registry.put_call(call)
+        await self._move(offered, call)
         await self.registry.put_visit(
             replace(
                 visit,
@@ -326,15 +332,17 @@ class CallHub:
             offers = await self.routing.reject(offer_id, agent_id, self.clock())
         except RoutingError as exc:
             raise HubError(exc.code, exc.message) from None
-        await self.registry.put_call(ended_early(call, self.clock(), CallEnd.NOT_ANSWERED))
+        await self.registry.replace_call(
+            call, ended_early(call, self.clock(), CallEnd.NOT_ANSWERED)
+        )
         await self._offered(offers)
         return {}
 
     async def finish_wrap_up(self, agent_id: str, request: FinishWrapUp) -> dict[str, Any]:
         call = await self._call_of(agent(agent_id), request.call_id, CallState.WRAP_UP)
         now = self.clock()
+        await self._move(call, wrapped_up(call, now))
         await self.crm.wrap_up_finished(call, request.outcome, request.notes)
-        await self.registry.put_call(wrapped_up(call, now))
         try:
             if request.next_state == "away":
                 offers = await self.routing.set_agent_state(agent_id, AgentState.AWAY, now)
@@ -358,8 +366,8 @@ class CallHub:
         )
         if not await self.crm.has_category(needs.category):
             raise HubError("invalid_payload", f"unknown service category {needs.category!r}")
-        call = hung_up(call, self.clock(), CallEnd.TRANSFERRED)
-        await self.registry.put_call(call)
+        talking, call = call, hung_up(call, self.clock(), CallEnd.TRANSFERRED)
+        await self._move(talking, call)
         await self.crm.call_ended(call, request.note)
         offers = await self._end_for_agent(call)
         await self._emit(
@@ -398,17 +406,18 @@ class CallHub:
     async def media_connected(self, member: Member, call_id: str) -> dict[str, Any]:
         call = await self._call_of(member, call_id, CallState.CONNECTING, CallState.IN_CALL)
         if call.state is CallState.CONNECTING:
-            call = connected(call, self.clock())
-            await self.registry.put_call(call)
-            await self.crm.call_connected(call)
+            media = connected(call, self.clock())
+            # Both peers report; whoever is second finds the call already in progress.
+            if await self.registry.replace_call(call, media):
+                await self.crm.call_connected(media)
         return {}
 
     async def hang_up(
         self, member: Member, call_id: str, end: CallEnd = CallEnd.COMPLETED
     ) -> dict[str, Any]:
         call = await self._call_of(member, call_id, CallState.CONNECTING, CallState.IN_CALL)
-        call = hung_up(call, self.clock(), end)
-        await self.registry.put_call(call)
+        talking, call = call, hung_up(call, self.clock(), end)
+        await self._move(talking, call)
         await self.crm.call_ended(call, None)
         offers = await self._end_for_agent(call)
         visit = await self.registry.get_visit(call.customer_id)
@@ -484,8 +493,8 @@ class CallHub:
             return
         call = await self.registry.call_of_agent(member.id)
         if call is not None and call.state in {CallState.CONNECTING, CallState.IN_CALL}:
-            call = ended_early(call, self.clock(), CallEnd.AGENT_LOST)
-            await self.registry.put_call(call)
+            talking, call = call, ended_early(call, self.clock(), CallEnd.AGENT_LOST)
+            await self._move(talking, call)
             await self.crm.call_ended(call, None)
             await self._end_for_agent(call)
             visit = await self.registry.get_visit(call.customer_id)
@@ -494,7 +503,7 @@ class CallHub:
                     visit, visit.needs or Needs.from_bucket(call.bucket), "agent_lost"
                 )
         elif call is not None and call.state is CallState.WRAP_UP:
-            await self.registry.put_call(wrapped_up(call, self.clock()))
+            await self.registry.replace_call(call, wrapped_up(call, self.clock()))
         try:
             await self.set_availability(member.id, "offline")
         except HubError:
@@ -505,16 +514,10 @@ class CallHub:
     async def tick(self) -> None:
         now = self.clock()
         for call in await self.registry.open_calls():
-            if call.state is CallState.OFFERED and call.offer_expires_at < now:
-                await self._withdraw(call, CallEnd.NOT_ANSWERED, "timeout")
-            elif call.state is CallState.CONNECTING and (call.connect_deadline() or now) < now:
-                await self._connect_failed(call)
-            elif (
-                call.state is CallState.WRAP_UP
-                and (call.ended_at or now) + self.config.wrap_up_seconds <= now
-            ):
-                await self.crm.wrap_up_finished(call, None, None)
-                await self.registry.put_call(wrapped_up(call, now))
+            try:
+                await self._call_timers(call, now)
+            except HubError:
+                pass  # another process (or the people in the call) moved it first
         await self._offered(await self.routing.expire(now))
         for room in await self.registry.expired_graces(now):
             role, _, member_id = room.partition(":")
@@ -532,9 +535,21 @@ class CallHub:
                 self._last_agent_states[view["agent_id"]] = state
                 await self._emit(agent(view["agent_id"]), "state", {"state": state.value})
 
+    async def _call_timers(self, call: CallSession, now: float) -> None:
+        if call.state is CallState.OFFERED and call.offer_expires_at < now:
+            await self._withdraw(call, CallEnd.NOT_ANSWERED, "timeout")
+        elif call.state is CallState.CONNECTING and (call.connect_deadline() or now) < now:
+            await self._connect_failed(call)
+        elif (
+            call.state is CallState.WRAP_UP
+            and (call.ended_at or now) + self.config.wrap_up_seconds <= now
+        ):
+            if await self.registry.replace_call(call, wrapped_up(call, now)):
+                await self.crm.wrap_up_finished(call, None, None)
+
     async def _connect_failed(self, call: CallSession) -> None:
-        call = hung_up(call, self.clock(), CallEnd.CONNECT_FAILED)
-        await self.registry.put_call(call)
+        connecting, call = call, hung_up(call, self.clock(), CallEnd.CONNECT_FAILED)
+        await self._move(connecting, call)
         await self.crm.call_ended(call, None)
         offers = await self._end_for_agent(call)
         await self._emit(

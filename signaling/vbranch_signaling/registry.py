@@ -1,12 +1,13 @@
-"""Who is where: visits, call sessions, offers and reconnection grace, in one process's memory.
+"""Who is where: visits, call sessions, offers and reconnection grace.
 
-The in-memory registry serves the embedded one-process mode. Several processes need the same
-state in Redis (issue: several processes); the hub only talks to this small interface.
+`MemoryRegistry` serves the embedded one-process mode; `RedisRegistry` (redis_registry.py) holds the
+same state for several processes. The hub talks only to the `Registry` interface below.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from vbranch_queue.core.model import Needs
 from vbranch_signaling.calls import CallSession, CallState
@@ -27,6 +28,26 @@ class Visit:
     call_id: str | None = None
     #: Left by the agent who transferred the customer, for the next agent.
     handoff_note: str | None = None
+
+
+class Registry(Protocol):
+    async def get_visit(self, visit_id: str) -> Visit | None: ...
+    async def put_visit(self, visit: Visit) -> None: ...
+    async def drop_visit(self, visit_id: str) -> None: ...
+    async def get_call(self, call_id: str) -> CallSession | None: ...
+    async def call_for_offer(self, offer_id: str) -> CallSession | None: ...
+    async def call_of_agent(self, agent_id: str) -> CallSession | None: ...
+    async def put_call(self, call: CallSession) -> None: ...
+
+    async def replace_call(self, old: CallSession, new: CallSession) -> bool:
+        """Store `new` only if the call is still in `old`'s state: two processes (or a timer and
+        a person) acting on one call at once cannot both move it."""
+
+    async def open_calls(self) -> list[CallSession]: ...
+    async def start_grace(self, member: str, until: float) -> None: ...
+    async def end_grace(self, member: str) -> bool: ...
+    async def expired_graces(self, now: float) -> list[str]: ...
+    async def waiting_visits(self) -> list[Visit]: ...
 
 
 @dataclass
@@ -71,6 +92,13 @@ class MemoryRegistry:
         self.call_by_offer.pop(call.offer_id, None)
         if self.agent_call.get(call.agent_id) == call.call_id:
             del self.agent_call[call.agent_id]
+
+    async def replace_call(self, old: CallSession, new: CallSession) -> bool:
+        current = self.calls.get(old.call_id)
+        if current is None or current.state is not old.state:
+            return False
+        await self.put_call(new)
+        return True
 
     async def open_calls(self) -> list[CallSession]:
         return list(self.calls.values())

@@ -32,6 +32,7 @@ from vbranch_signaling.namespaces import (
     StaffIdentity,
     SupervisorNamespace,
 )
+from vbranch_signaling.registry import MemoryRegistry, Registry
 from vbranch_signaling.schemas import MAX_PAYLOAD_BYTES
 
 log = logging.getLogger(__name__)
@@ -41,17 +42,45 @@ HUB = web.AppKey("hub", CallHub)
 TICK_SECONDS = 0.5
 
 
-def _routing_store(settings: Settings, config: RoutingConfig) -> tuple[RoutingStore, Redis | None]:
+#: One process at a time runs the timers (offer and connect timeouts, grace periods, pushes):
+#: it holds this lease in Redis and renews it each tick; if it dies another takes over.
+TIMER_LEASE_MS = 3000
+
+
+def _shared_state(
+    settings: Settings, config: RoutingConfig
+) -> tuple[RoutingStore, Registry, Redis | None]:
     if not settings.redis_url:
-        return MemoryRoutingStore(config), None
+        return MemoryRoutingStore(config), MemoryRegistry(), None
     from vbranch_queue.redis_store import RedisRoutingStore
+    from vbranch_signaling.redis_registry import RedisRegistry
 
     client = Redis.from_url(settings.redis_url, decode_responses=True)
-    return RedisRoutingStore(client, config), client
+    prefix = settings.redis_prefix
+    return (
+        RedisRoutingStore(client, config, prefix=prefix + "q:"),
+        RedisRegistry(client, prefix=prefix + "s:"),
+        client,
+    )
+
+
+async def _holds_timer_lease(redis: Redis | None, key: str, holder: str) -> bool:
+    if redis is None:
+        return True
+    if await redis.set(key, holder, nx=True, px=TIMER_LEASE_MS):
+        return True
+    if await redis.get(key) == holder:
+        await redis.pexpire(key, TIMER_LEASE_MS)
+        return True
+    return False
 
 
 def setup_realtime(app: web.Application, settings: Settings, config: RoutingConfig) -> None:
-    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+    manager = (
+        socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_prefix + "socketio")
+        if settings.redis_url
+        else None
+    )
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
@@ -60,7 +89,7 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
         # A little above the largest event payload, so oversized events are refused cleanly.
         max_http_buffer_size=MAX_PAYLOAD_BYTES * 2,
     )
-    routing, routing_redis = _routing_store(settings, config)
+    routing, registry, shared_redis = _shared_state(settings, config)
 
     def clock() -> float:
         return app[CLOCK]().timestamp()
@@ -87,6 +116,7 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
         new_id=lambda: secrets.token_urlsafe(12),
         ice_servers=servers_for,
         config=HubConfig(wrap_up_seconds=config.wrap_up_seconds),
+        registry=registry,
     )
 
     async def staff_of(environ: dict[str, Any]) -> StaffIdentity | None:
@@ -113,10 +143,14 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
     app[SIO], app[HUB] = sio, hub
 
     async def run_timers(app: web.Application) -> AsyncIterator[None]:
+        holder = secrets.token_hex(8)
+        lease = settings.redis_prefix + "timer-lease"
+
         async def tick_forever() -> None:
             while True:
                 try:
-                    await hub.tick()
+                    if await _holds_timer_lease(shared_redis, lease, holder):
+                        await hub.tick()
                 except Exception:
                     log.exception("call hub tick failed")
                 await asyncio.sleep(TICK_SECONDS)
@@ -127,7 +161,7 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await sio.shutdown()
-        if routing_redis is not None:
-            await routing_redis.aclose()
+        if shared_redis is not None:
+            await shared_redis.aclose()
 
     app.cleanup_ctx.append(run_timers)

@@ -1,0 +1,133 @@
+"""The registry in Redis, so that several server processes share visits, calls and grace periods.
+
+Records are JSON in hashes under a prefix; `replace_call` is a compare-and-set in one Lua script.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from redis.asyncio import Redis
+
+from vbranch_queue.core.model import Needs
+from vbranch_signaling.calls import CallEnd, CallSession, CallState
+from vbranch_signaling.registry import Visit
+
+_REPLACE_CALL = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then return 0 end
+if cjson.decode(current)['state'] ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
+
+def _text(value: Any) -> str:
+    """Whether or not the client decodes responses, work with text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _visit_json(visit: Visit) -> str:
+    data = asdict(visit)
+    data["needs"] = visit.needs.bucket if visit.needs else None
+    return json.dumps(data)
+
+
+def _visit(raw: Any) -> Visit:
+    data = json.loads(_text(raw))
+    data["needs"] = Needs.from_bucket(data["needs"]) if data["needs"] else None
+    return Visit(**data)
+
+
+def _call_json(call: CallSession) -> str:
+    data: dict[str, Any] = asdict(call)
+    if data["offer_expires_at"] == float("inf"):
+        data["offer_expires_at"] = None
+    return json.dumps(data)
+
+
+def _call(raw: Any) -> CallSession:
+    data = json.loads(_text(raw))
+    data["state"] = CallState(data["state"])
+    data["end"] = CallEnd(data["end"]) if data["end"] else None
+    if data["offer_expires_at"] is None:
+        data["offer_expires_at"] = float("inf")
+    return CallSession(**data)
+
+
+class RedisRegistry:
+    def __init__(self, redis: Redis, prefix: str = "vb:s:") -> None:
+        self.redis, self.prefix = redis, prefix
+        self._replace = redis.register_script(_REPLACE_CALL)
+
+    def _key(self, name: str) -> str:
+        return self.prefix + name
+
+    async def get_visit(self, visit_id: str) -> Visit | None:
+        raw = await self.redis.hget(self._key("visits"), visit_id)
+        return _visit(raw) if raw else None
+
+    async def put_visit(self, visit: Visit) -> None:
+        await self.redis.hset(self._key("visits"), visit.visit_id, _visit_json(visit))
+
+    async def drop_visit(self, visit_id: str) -> None:
+        await self.redis.hdel(self._key("visits"), visit_id)
+
+    async def get_call(self, call_id: str) -> CallSession | None:
+        raw = await self.redis.hget(self._key("calls"), call_id)
+        return _call(raw) if raw else None
+
+    async def call_for_offer(self, offer_id: str) -> CallSession | None:
+        call_id = await self.redis.hget(self._key("offer_call"), offer_id)
+        return await self.get_call(_text(call_id)) if call_id else None
+
+    async def call_of_agent(self, agent_id: str) -> CallSession | None:
+        call_id = await self.redis.hget(self._key("agent_call"), agent_id)
+        return await self.get_call(_text(call_id)) if call_id else None
+
+    async def put_call(self, call: CallSession) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if call.state is CallState.DONE:
+                pipe.hdel(self._key("calls"), call.call_id)
+                pipe.hdel(self._key("offer_call"), call.offer_id)
+                # Only forget the agent's call if it is this one (they may have a newer one).
+                current = await self.redis.hget(self._key("agent_call"), call.agent_id)
+                if current is not None and _text(current) == call.call_id:
+                    pipe.hdel(self._key("agent_call"), call.agent_id)
+            else:
+                pipe.hset(self._key("calls"), call.call_id, _call_json(call))
+                pipe.hset(self._key("offer_call"), call.offer_id, call.call_id)
+                pipe.hset(self._key("agent_call"), call.agent_id, call.call_id)
+            await pipe.execute()
+
+    async def replace_call(self, old: CallSession, new: CallSession) -> bool:
+        swapped = await self._replace(
+            keys=[self._key("calls")], args=[old.call_id, old.state.value, _call_json(new)]
+        )
+        if swapped:
+            await self.put_call(new)  # the indexes, and forgetting a finished call
+        return bool(swapped)
+
+    async def open_calls(self) -> list[CallSession]:
+        return [_call(raw) for raw in (await self.redis.hgetall(self._key("calls"))).values()]
+
+    async def start_grace(self, member: str, until: float) -> None:
+        await self.redis.zadd(self._key("grace"), {member: until})
+
+    async def end_grace(self, member: str) -> bool:
+        return bool(await self.redis.zrem(self._key("grace"), member))
+
+    async def expired_graces(self, now: float) -> list[str]:
+        # Claim each expired member with ZREM: only the process that removes it acts on it.
+        members = await self.redis.zrangebyscore(self._key("grace"), "-inf", now)
+        claimed = []
+        for member in map(_text, members):
+            if await self.redis.zrem(self._key("grace"), member):
+                claimed.append(member)
+        return claimed
+
+    async def waiting_visits(self) -> list[Visit]:
+        visits = [_visit(raw) for raw in (await self.redis.hgetall(self._key("visits"))).values()]
+        return [v for v in visits if v.needs is not None and v.call_id is None]

@@ -104,7 +104,23 @@ class GuardedNamespace(socketio.AsyncNamespace):
         return session["member"]
 
 
-class CustomerNamespace(GuardedNamespace):
+class CallMemberNamespace(GuardedNamespace):
+    """What both members of a call can do: negotiate, chat, report media, hang up."""
+
+    async def handle_signal(self, sid: str, request: Signal) -> dict[str, Any]:
+        return await self.hub.relay_signal(await self._identity(sid), request)
+
+    async def handle_chat(self, sid: str, request: Chat) -> dict[str, Any]:
+        return await self.hub.relay_chat(await self._identity(sid), request)
+
+    async def handle_hang_up(self, sid: str, request: CallRef) -> dict[str, Any]:
+        return await self.hub.hang_up(await self._identity(sid), request.call_id)
+
+    async def handle_media_connected(self, sid: str, request: CallRef) -> dict[str, Any]:
+        return await self.hub.media_connected(await self._identity(sid), request.call_id)
+
+
+class CustomerNamespace(CallMemberNamespace):
     schemas: ClassVar[Mapping[str, type[Event]]] = {
         "join": Join,
         "leave": Empty,
@@ -140,18 +156,6 @@ class CustomerNamespace(GuardedNamespace):
     async def handle_leave(self, sid: str, _request: Empty) -> dict[str, Any]:
         return await self.hub.customer_leave((await self._identity(sid)).id)
 
-    async def handle_signal(self, sid: str, request: Signal) -> dict[str, Any]:
-        return await self.hub.relay_signal(await self._identity(sid), request)
-
-    async def handle_chat(self, sid: str, request: Chat) -> dict[str, Any]:
-        return await self.hub.relay_chat(await self._identity(sid), request)
-
-    async def handle_hang_up(self, sid: str, request: CallRef) -> dict[str, Any]:
-        return await self.hub.hang_up(await self._identity(sid), request.call_id)
-
-    async def handle_media_connected(self, sid: str, request: CallRef) -> dict[str, Any]:
-        return await self.hub.media_connected(await self._identity(sid), request.call_id)
-
 
 class StaffNamespace(GuardedNamespace):
     roles: frozenset[str] = frozenset()
@@ -169,7 +173,7 @@ class StaffNamespace(GuardedNamespace):
         return staff
 
 
-class AgentNamespace(StaffNamespace):
+class AgentNamespace(CallMemberNamespace, StaffNamespace):
     roles = frozenset({"agent"})
     schemas: ClassVar[Mapping[str, type[Event]]] = {
         "set_availability": SetAvailability,
@@ -206,18 +210,6 @@ class AgentNamespace(StaffNamespace):
 
     async def handle_reject(self, sid: str, request: OfferRef) -> dict[str, Any]:
         return await self.hub.reject((await self._identity(sid)).id, request.offer_id)
-
-    async def handle_signal(self, sid: str, request: Signal) -> dict[str, Any]:
-        return await self.hub.relay_signal(await self._identity(sid), request)
-
-    async def handle_chat(self, sid: str, request: Chat) -> dict[str, Any]:
-        return await self.hub.relay_chat(await self._identity(sid), request)
-
-    async def handle_hang_up(self, sid: str, request: CallRef) -> dict[str, Any]:
-        return await self.hub.hang_up(await self._identity(sid), request.call_id)
-
-    async def handle_media_connected(self, sid: str, request: CallRef) -> dict[str, Any]:
-        return await self.hub.media_connected(await self._identity(sid), request.call_id)
 
     async def handle_transfer(self, sid: str, request: Transfer) -> dict[str, Any]:
         return await self.hub.transfer((await self._identity(sid)).id, request)

@@ -153,6 +153,7 @@ class MemoryRoutingStore:
         """An agent free for work: the best waiting customer they qualify for, or the idle sets."""
         self._set_state(agent, AgentState.AVAILABLE, now)
         agent.idle_since = now
+        self._roll_day(agent, now)  # least-busy counts today's calls, not the last working day's
         best: tuple[float, str] | None = None
         for bucket in self._buckets.values():
             if bucket.line and qualifies(agent.skills, bucket.needs):
@@ -246,23 +247,21 @@ class MemoryRoutingStore:
 
     # --- the contract ---------------------------------------------------------------------
 
-    async def upsert_agent(self, agent_id: str, skills: Skills, now: float) -> None:
+    async def upsert_agent(self, agent_id: str, skills: Skills, now: float) -> list[Offer]:
         agent = self._agents.get(agent_id)
         if agent is None:
             self._agents[agent_id] = _Agent(agent_id, skills, state_since=now)
-            return
+            return []
         if agent.state in STAFFED_STATES:
             self._restaff(agent.skills, -1)
             self._restaff(skills, +1)
-        if agent.state is AgentState.AVAILABLE:
-            self._leave_idle_sets(agent)
+        if agent.state is not AgentState.AVAILABLE:
             agent.skills = skills
-            entry = (self._idle_score(agent), agent_id)
-            for bucket in self._buckets.values():
-                if qualifies(skills, bucket.needs):
-                    bucket.idle.add(entry)
-        else:
-            agent.skills = skills
+            return []
+        self._leave_idle_sets(agent)
+        agent.skills = skills
+        # New skills may cover someone already waiting: look for work as if just become available.
+        return self._make_available(agent, now)
 
     async def set_agent_state(self, agent_id: str, state: AgentState, now: float) -> list[Offer]:
         if state not in SETTABLE_STATES:

@@ -1,8 +1,15 @@
 """The Redis routing store: one queue shared by several processes and machines.
 
-It behaves exactly like MemoryRoutingStore (the contract tests run the same scenarios on both).
+It answers exactly like MemoryRoutingStore (the contract tests run the same scenarios on both, and
+test_redis_matches_memory compares them step by step), with one deliberate exception: with the
+least-busy agent choice, an agent who becomes available is ranked by today's calls, as
+core.priority.idle_score intends, where the memory store still counts the calls of the day of
+their last call.
+
 Each decision is one Lua script in lua/, so it is atomic across processes, and touches the keys
-of a handful of buckets, never a whole line or every agent. Under the prefix:
+of a handful of buckets, never a whole line or every agent. The scripts find their keys from the
+prefix (which buckets an event touches is only known inside), so they need one Redis server, not
+a cluster. Under the prefix:
 
 - ``buckets``, ``agents``: SETs of known bucket names and agent ids;
 - ``line:<bucket>``, ``arrivals:<bucket>``, ``idle:<bucket>``: ZSETs of waiting customers by queue
@@ -78,10 +85,6 @@ def _text(value: Any) -> Any:
     return value
 
 
-def _pairs(flat: list[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
 def _offers(rows: list[list[str]]) -> list[Offer]:
     return [
         Offer(
@@ -110,7 +113,6 @@ class RedisRoutingStore:
         utc_offset_seconds: float = 0,
     ) -> None:
         self.config = config = config or RoutingConfig()
-        self._redis = redis
         self._prefix = prefix
         self._utc_offset = utc_offset_seconds
         self._scripts: dict[str, AsyncScript] = {
@@ -143,8 +145,8 @@ class RedisRoutingStore:
 
     # --- the contract ---------------------------------------------------------------------
 
-    async def upsert_agent(self, agent_id: str, skills: Skills, now: float) -> None:
-        await self._run(
+    async def upsert_agent(self, agent_id: str, skills: Skills, now: float) -> list[Offer]:
+        reply = await self._run(
             "upsert_agent",
             now,
             agent_id,
@@ -152,6 +154,7 @@ class RedisRoutingStore:
             _skill_names(skills.languages),
             "1" if skills.sign_language else "0",
         )
+        return _offers(reply)
 
     async def set_agent_state(self, agent_id: str, state: AgentState, now: float) -> list[Offer]:
         if state not in SETTABLE_STATES:
@@ -221,47 +224,42 @@ class RedisRoutingStore:
 
     async def snapshot(self, now: float) -> Snapshot:
         today = day_number(now, self._utc_offset)
-        queue_rows, agent_rows = await self._run("snapshot", now)
+        # An empty Lua table comes back as {} rather than [], hence the `or []`.
+        found = json.loads(await self._run("snapshot", now))
         queues = [
             queue_stats(
-                Needs.from_bucket(bucket),
-                int(waiting),
-                float(oldest) if oldest else None,
-                {name: float(value) for name, value in _pairs(counters).items()},
+                Needs.from_bucket(q["bucket"]),
+                q["waiting"],
+                float(q["oldest"]) if q["oldest"] else None,
+                {name: float(value) for name, value in q["counters"].items()},
                 now,
             )
-            for bucket, waiting, oldest, counters in sorted(queue_rows)
+            for q in sorted(found["queues"] or [], key=lambda q: q["bucket"])
         ]
-        agents = []
-        for agent_id, flat in sorted(agent_rows):
-            fields = _pairs(flat)
-            agents.append(
-                AgentView(
-                    agent_id,
-                    AgentState(fields["state"]),
-                    float(fields["since"]),
-                    Skills.of(
-                        json.loads(fields["categories"]),
-                        json.loads(fields["languages"]),
-                        fields["sign"] == "1",
-                    ),
-                    fields.get("customer"),
-                    int(fields["calls_today"]) if int(fields["calls_day"]) == today else 0,
-                    int(fields["missed"]),
-                )
+        agents = [
+            AgentView(
+                a["id"],
+                AgentState(a["state"]),
+                float(a["since"]),
+                Skills.of(
+                    json.loads(a["categories"]), json.loads(a["languages"]), a["sign"] == "1"
+                ),
+                a.get("customer"),
+                int(a["calls_today"]) if int(a["calls_day"]) == today else 0,
+                int(a["missed"]),
             )
+            for a in sorted(found["agents"] or [], key=lambda a: a["id"])
+        ]
         return Snapshot(queues, agents)
 
     async def waiting(self, needs: Needs, limit: int = 50) -> Sequence[WaitingView]:
         if limit == 0:
             return []
         # limit - 1 is ZRANGE's inclusive end, and a negative limit slices like line[:limit].
-        flat = await self._run("waiting", 0, needs.bucket, str(limit - 1))
+        rows = json.loads(await self._run("waiting", 0, needs.bucket, str(limit - 1))) or []
         return [
             WaitingView(customer_id, needs, int(base_priority), float(enqueued_at), None)
-            for customer_id, base_priority, enqueued_at in zip(
-                flat[::3], flat[1::3], flat[2::3], strict=True
-            )
+            for customer_id, base_priority, enqueued_at in rows
         ]
 
     # Supervisor actions.

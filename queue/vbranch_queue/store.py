@@ -50,8 +50,9 @@ class Snapshot:
 
 
 class RoutingStore(Protocol):
-    async def upsert_agent(self, agent_id: str, skills: Skills, now: float) -> None:
-        """Register an agent (offline) or update their skills, keeping their state."""
+    async def upsert_agent(self, agent_id: str, skills: Skills, now: float) -> list[Offer]:
+        """Register an agent (offline) or update their skills, keeping their state. An available
+        agent whose new skills cover someone waiting is offered them at once."""
 
     async def set_agent_state(self, agent_id: str, state: AgentState, now: float) -> list[Offer]:
         """Available, away or offline. Leaving while offered hands the customer back at their place."""

@@ -258,7 +258,7 @@ class CallHub:
     # --- agents ---------------------------------------------------------------------------
 
     async def agent_ready(self, agent_id: str, skills: Skills) -> None:
-        await self.routing.upsert_agent(agent_id, skills, self.clock())
+        await self._offered(await self.routing.upsert_agent(agent_id, skills, self.clock()))
 
     async def set_availability(self, agent_id: str, state: str) -> dict[str, Any]:
         target = AgentState(state)

@@ -31,6 +31,9 @@ class Needs:
     @classmethod
     def from_bucket(cls, bucket: str) -> Needs:
         category, language, mark = bucket.split("|")
+        if mark not in {SIGN_LANGUAGE_MARK, NO_SIGN_LANGUAGE_MARK}:
+            # Never guess: reading a bad mark as "no sign language" would drop the need.
+            raise ValueError(f"bad sign-language mark in bucket {bucket!r}")
         return cls(category, language, mark == SIGN_LANGUAGE_MARK)
 
 

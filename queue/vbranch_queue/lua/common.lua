@@ -16,6 +16,7 @@ local SIGN_SERVICE_LEVEL = tonumber(ARGV[10])
 local FRONT_SECONDS = tonumber(ARGV[11])
 local ARG = 11 -- a script's own arguments are ARGV[ARG + 1], ...
 
+-- core.stats.STAFFED_STATES: who counts toward a line's estimated wait.
 local STAFFED = { available = true, offered = true, on_call = true, wrap_up = true }
 
 local function fmt(x)
@@ -48,8 +49,14 @@ local function hgetall(key)
   return t
 end
 
-local function load_agent(id) return hgetall(k_agent(id)) end
-local function load_customer(id) return hgetall(k_customer(id)) end
+-- An agent or a customer as a table of their hash's fields, plus their id.
+local function load(key_of, id)
+  local record = hgetall(key_of(id))
+  if record ~= nil then record.id = id end
+  return record
+end
+local function load_agent(id) return load(k_agent, id) end
+local function load_customer(id) return load(k_customer, id) end
 
 local function load_offer(id)
   local raw = redis.call('HGET', K_OFFERS, id)
@@ -90,12 +97,18 @@ local function skills(agent)
   return agent._skills
 end
 
--- core.model.qualifies against a bucket name "category|language|sl-or-dash".
-local function qualifies(sk, bucket)
+-- A bucket name, "category|language|sl-or-dash" (core.model.Needs.bucket), as its needs.
+local function needs_of(bucket)
   local category, language, mark = string.match(bucket, '^([^|]*)|([^|]*)|([^|]*)$')
+  return category, language, mark == 'sl'
+end
+
+-- core.model.qualifies.
+local function qualifies(sk, bucket)
+  local category, language, sign_language = needs_of(bucket)
   return sk.categories[category] == true
     and sk.languages[language] == true
-    and (sk.sign or mark ~= 'sl')
+    and (sk.sign or not sign_language)
 end
 
 local function calls_today(agent)
@@ -103,7 +116,8 @@ local function calls_today(agent)
   return 0
 end
 
--- core.priority.idle_score, with the same floating point operations.
+-- core.priority.idle_score, with the same floating point operations. Least-busy counts today's
+-- calls only, as idle_score intends (the memory store counts those of the last day with a call).
 local function idle_score(agent)
   if LEAST_BUSY then return calls_today(agent) * 1e10 + tonumber(agent.idle_since) end
   return tonumber(agent.idle_since)
@@ -147,46 +161,47 @@ local function restaff(sk, change)
   end
 end
 
-local function leave_idle_sets(id)
-  for _, b in ipairs(buckets()) do redis.call('ZREM', k_idle(b), id) end
+local function leave_idle_sets(agent)
+  for _, b in ipairs(buckets()) do redis.call('ZREM', k_idle(b), agent.id) end
 end
 
-local function set_state(id, agent, state)
-  if agent.state == 'available' then leave_idle_sets(id) end
+local function set_state(agent, state)
+  if agent.state == 'available' then leave_idle_sets(agent) end
   local change = (STAFFED[state] and 1 or 0) - (STAFFED[agent.state] and 1 or 0)
   if change ~= 0 then restaff(skills(agent), change) end
   agent.state = state
-  redis.call('HSET', k_agent(id), 'state', state, 'since', fmt(NOW))
+  redis.call('HSET', k_agent(agent.id), 'state', state, 'since', fmt(NOW))
 end
 
-local function remove_from_line(id, customer)
-  redis.call('ZREM', k_line(customer.needs), id)
-  redis.call('ZREM', k_arrivals(customer.needs), id)
+local function remove_from_line(customer)
+  redis.call('ZREM', k_line(customer.needs), customer.id)
+  redis.call('ZREM', k_arrivals(customer.needs), customer.id)
 end
 
 -- Returns the offer as the Python side reads it: id, customer, agent, bucket, expires, enqueued.
-local function make_offer(customer_id, customer, agent_id, agent)
-  remove_from_line(customer_id, customer)
-  set_state(agent_id, agent, 'offered')
+local function make_offer(customer, agent)
+  remove_from_line(customer)
+  set_state(agent, 'offered')
   local offer_id = 'o' .. redis.call('INCR', K_SEQUENCE)
   local expires_at = fmt(NOW + OFFER_TIMEOUT)
   customer.offer = offer_id
-  agent.offer, agent.customer = offer_id, customer_id
-  redis.call('HSET', k_customer(customer_id), 'offer', offer_id)
-  redis.call('HSET', k_agent(agent_id), 'offer', offer_id, 'customer', customer_id)
+  agent.offer, agent.customer = offer_id, customer.id
+  redis.call('HSET', k_customer(customer.id), 'offer', offer_id)
+  redis.call('HSET', k_agent(agent.id), 'offer', offer_id, 'customer', customer.id)
   redis.call('HSET', K_OFFERS, offer_id, cjson.encode({
-    customer = customer_id, agent = agent_id, needs = customer.needs, expires_at = expires_at,
+    customer = customer.id, agent = agent.id, needs = customer.needs, expires_at = expires_at,
   }))
   redis.call('ZADD', K_DEADLINES, expires_at, offer_id)
-  return { offer_id, customer_id, agent_id, customer.needs, expires_at, customer.enqueued_at }
+  return { offer_id, customer.id, agent.id, customer.needs, expires_at, customer.enqueued_at }
 end
 
 -- The best waiting customer the agent qualifies for, or the idle sets.
-local function make_available(id, agent)
-  set_state(id, agent, 'available')
+local function make_available(agent)
+  set_state(agent, 'available')
   agent.idle_since = fmt(NOW)
   agent.idle_score = fmt(idle_score(agent))
-  redis.call('HSET', k_agent(id), 'idle_since', agent.idle_since, 'idle_score', agent.idle_score)
+  redis.call('HSET', k_agent(agent.id), 'idle_since', agent.idle_since,
+    'idle_score', agent.idle_score)
   local sk = skills(agent)
   local best, best_score = nil, nil
   for _, b in ipairs(buckets()) do
@@ -194,34 +209,32 @@ local function make_available(id, agent)
       local head = redis.call('ZRANGE', k_line(b), 0, 0, 'WITHSCORES')
       if head[1] then
         local score = tonumber(head[2])
-        if best == nil or score < best_score or (score == best_score and bytes_less(head[1], best)) then
-          best, best_score = head[1], score
-        end
+        local tied = score == best_score and bytes_less(head[1], best)
+        if best == nil or score < best_score or tied then best, best_score = head[1], score end
       end
     end
   end
-  if best ~= nil then return { make_offer(best, load_customer(best), id, agent) } end
+  if best ~= nil then return { make_offer(load_customer(best), agent) } end
   for _, b in ipairs(buckets()) do
-    if qualifies(sk, b) then redis.call('ZADD', k_idle(b), agent.idle_score, id) end
+    if qualifies(sk, b) then redis.call('ZADD', k_idle(b), agent.idle_score, agent.id) end
   end
   return {}
 end
 
 -- Offer to the best available qualified agent, or put in line at the customer's score.
-local function place(customer_id, customer, exclude)
+local function place(customer, exclude)
   local b = customer.needs
   ensure_bucket(b)
   for _, agent_id in ipairs(redis.call('ZRANGE', k_idle(b), 0, 1)) do
-    if agent_id ~= exclude then
-      return { make_offer(customer_id, customer, agent_id, load_agent(agent_id)) }
-    end
+    if agent_id ~= exclude then return { make_offer(customer, load_agent(agent_id)) } end
   end
-  redis.call('ZADD', k_line(b), customer.score, customer_id)
-  redis.call('ZADD', k_arrivals(b), customer.enqueued_at, customer_id)
+  redis.call('ZADD', k_line(b), customer.score, customer.id)
+  redis.call('ZADD', k_arrivals(b), customer.enqueued_at, customer.id)
   return {}
 end
 
--- An offer ends unanswered: the customer keeps their place. Returns the agent and any new offer.
+-- An offer ends unanswered: the customer keeps their place. Returns the agent (still marked
+-- offered, so the customer cannot go straight back to them) and any new offer.
 local function take_back(offer_id)
   local offer = load_offer(offer_id)
   redis.call('HDEL', K_OFFERS, offer_id)
@@ -229,18 +242,17 @@ local function take_back(offer_id)
   redis.call('HDEL', k_agent(offer.agent), 'offer', 'customer')
   redis.call('HDEL', k_customer(offer.customer), 'offer')
   local agent = load_agent(offer.agent)
-  local offers = place(offer.customer, load_customer(offer.customer), offer.agent)
-  return offer.agent, agent, offers
+  return agent, place(load_customer(offer.customer), agent.id)
 end
 
-local function after_miss(id, agent)
+local function after_miss(agent)
   local missed = tonumber(agent.missed) + 1
-  redis.call('HSET', k_agent(id), 'missed', missed)
+  redis.call('HSET', k_agent(agent.id), 'missed', missed)
   if missed >= MAX_MISSED then
-    set_state(id, agent, 'away')
+    set_state(agent, 'away')
     return {}
   end
-  return make_available(id, agent)
+  return make_available(agent)
 end
 
 -- Returns the open offer made to this agent, or an error reply.

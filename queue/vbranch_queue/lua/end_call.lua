@@ -7,8 +7,8 @@ if agent.call_bucket then
   count(agent.call_bucket, 'handle_seconds', NOW - tonumber(agent.call_started_at))
 end
 redis.call('HDEL', k_agent(id), 'customer', 'call_bucket')
-if WRAP_UP <= 0 then return make_available(id, agent) end
-set_state(id, agent, 'wrap_up')
+if WRAP_UP <= 0 then return make_available(agent) end
+set_state(agent, 'wrap_up')
 local wrap_until = fmt(NOW + WRAP_UP)
 redis.call('HSET', k_agent(id), 'wrap_until', wrap_until)
 redis.call('ZADD', K_WRAP_UPS, wrap_until, id)

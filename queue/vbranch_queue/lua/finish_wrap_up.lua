@@ -5,4 +5,4 @@ if agent.state ~= 'wrap_up' then
   return fail('agent_busy', 'agent ' .. id .. ' is not in wrap-up')
 end
 redis.call('ZREM', K_WRAP_UPS, id)
-return make_available(id, agent)
+return make_available(agent)

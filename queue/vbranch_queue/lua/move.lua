@@ -1,7 +1,6 @@
-local id, needs = ARGV[ARG + 1], ARGV[ARG + 2]
-local customer, err = waiting_customer(id)
+local customer, err = waiting_customer(ARGV[ARG + 1])
 if err then return err end
-remove_from_line(id, customer)
-customer.needs = needs
-redis.call('HSET', k_customer(id), 'needs', needs)
-return place(id, customer, nil)
+remove_from_line(customer)
+customer.needs = ARGV[ARG + 2]
+redis.call('HSET', k_customer(customer.id), 'needs', customer.needs)
+return place(customer, nil)

@@ -1,6 +1,6 @@
-local customer_id, agent_id = ARGV[ARG + 1], ARGV[ARG + 2]
-local customer, err = waiting_customer(customer_id)
+local customer, err = waiting_customer(ARGV[ARG + 1])
 if err then return err end
+local agent_id = ARGV[ARG + 2]
 local agent
 agent, err = known_agent(agent_id)
 if err then return err end
@@ -10,4 +10,4 @@ end
 if agent.state ~= 'available' then
   return fail('agent_busy', 'agent ' .. agent_id .. ' is ' .. agent.state)
 end
-return make_offer(customer_id, customer, agent_id, agent)
+return make_offer(customer, agent)

@@ -6,15 +6,14 @@ if state == 'available' then
   if agent.state == 'available' or agent.state == 'offered' then return {} end
   if agent.state == 'wrap_up' then redis.call('ZREM', K_WRAP_UPS, id) end
   redis.call('HSET', k_agent(id), 'missed', '0')
-  return make_available(id, agent)
+  return make_available(agent)
 end
 local offers = {}
 if agent.state == 'offered' then
   -- Stepping away with an offer open hands the customer on; it is not a missed offer.
-  local _
-  _, agent, offers = take_back(agent.offer)
+  agent, offers = take_back(agent.offer)
 elseif agent.state == 'wrap_up' then
   redis.call('ZREM', K_WRAP_UPS, id)
 end
-set_state(id, agent, state)
+set_state(agent, state)
 return offers

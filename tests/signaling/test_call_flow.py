@@ -327,3 +327,64 @@ async def test_a_call_that_never_connects_returns_the_customer_to_the_front(  # 
     assert (await agent.call("finish_wrap_up", {"call_id": answer["call_id"]}))["ok"]
     retry = await agent.next("offer")
     assert retry["customer"]["ticket_reference"] == answer["ticket_reference"]
+
+
+async def test_supervisor_sees_and_steers_the_queue(  # type: ignore[no-untyped-def]
+    server, connect_agent, connect_customer, clock
+) -> None:
+    hub = server.app[HUB]
+    url = str(server.make_url("/"))
+    supervisor = Peer("/supervisor")
+    await supervisor.connect(
+        url, headers={"Cookie": f"vb_session={await staff_cookie(server, 'supervisor')}"}
+    )
+    try:
+        await supervisor.next("stats")
+        first = await connect_customer()
+        await first.call("join", JOIN)
+        clock.advance(seconds=1)
+        second = await connect_customer()
+        await second.call("join", JOIN)
+        await hub.tick()
+        stats = await supervisor.next("stats")
+        [queue] = stats["queues"]
+        assert (queue["category"], queue["waiting"]) == ("pensions", 2)
+
+        # Priority: the second customer goes first.
+        ack = await supervisor.call("set_priority", {"customer_id": second.visit_id, "priority": 5})
+        assert ack == {"ok": True}
+        assert (await hub.position_of(second.visit_id))["position"] == 1
+        # Move: the first customer to medical questions, keeping their join time.
+        ack = await supervisor.call(
+            "move", {"customer_id": first.visit_id, "category": "medical", "language": "ar"}
+        )
+        assert ack == {"ok": True}
+        # Offer to a named agent; refusals come back as error acknowledgements.
+        agent = await connect_agent("agent.ar")
+        refused = await supervisor.call(
+            "offer_to", {"customer_id": second.visit_id, "agent_id": "999"}
+        )
+        assert refused["ok"] is False and refused["error"]["code"] == "unknown_agent"
+        agent_id = str((await hub.supervisor_stats())["agents"][0]["agent_id"])
+        busy = await supervisor.call(
+            "offer_to", {"customer_id": second.visit_id, "agent_id": agent_id}
+        )
+        assert busy["error"]["code"] == "agent_busy"  # still offline
+        await supervisor.call("set_agent_state", {"agent_id": agent_id, "state": "available"})
+        offer = await agent.next("offer")  # the highest priority first
+        assert offer["customer"]["category"] == "pensions"
+        await supervisor.call("set_agent_state", {"agent_id": agent_id, "state": "away"})
+        assert (await agent.next("offer_withdrawn"))["reason"] == "agent_left"
+        assert (
+            await supervisor.call(
+                "offer_to", {"customer_id": second.visit_id, "agent_id": agent_id}
+            )
+        )["error"]["code"] == "agent_busy"
+        await supervisor.call("set_agent_state", {"agent_id": agent_id, "state": "available"})
+        await agent.next("offer")
+        bad = await supervisor.call(
+            "set_priority", {"customer_id": second.visit_id, "priority": 99}
+        )
+        assert bad["error"]["code"] == "invalid_payload"
+    finally:
+        await supervisor.close()

@@ -31,6 +31,7 @@ from vbranch_server.realtime.wiring import setup_realtime
 from vbranch_server.settings import Settings
 from vbranch_server.web import (
     auth_views,
+    files_api,
     health,
     openapi,
     pages,
@@ -109,7 +110,16 @@ def create_app(
     )
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
-    for module in (health, pages, auth_views, tickets_api, track_api, openapi, visits_api):
+    for module in (
+        health,
+        pages,
+        auth_views,
+        tickets_api,
+        track_api,
+        openapi,
+        visits_api,
+        files_api,
+    ):
         app.router.add_routes(module.routes)
     _add_static(app, settings)
     setup_realtime(app, settings, routing or RoutingConfig())

@@ -440,6 +440,10 @@ class CallHub:
         await self._offered(offers)
         return {}
 
+    async def file_shared(self, call: CallSession, info: dict[str, Any]) -> None:
+        """A file the customer uploaded (over HTTP) appears at the agent's side at once."""
+        await self._emit(agent(call.agent_id), "file_shared", {"call_id": call.call_id, **info})
+
     # --- connections come and go ------------------------------------------------------------
 
     async def disconnected(self, member: Member) -> None:

@@ -47,12 +47,15 @@ PUBLIC_ROUTES = {
     ("POST", "/api/login"),
     ("POST", "/api/track"),
     ("POST", "/api/visits"),
+    # These two authenticate the customer by the visit token, not a staff session.
+    ("POST", "/api/calls/{call_id}/files"),
+    ("POST", "/api/calls/{call_id}/rating"),
     ("GET", "/api/openapi.json"),
     ("HEAD", "/api/openapi.json"),
 }
 
 #: Values for the variable parts of route paths.
-PATH_SAMPLES = {"reference": "VB-2026-000001"}
+PATH_SAMPLES = {"reference": "VB-2026-000001", "call_id": "c1", "attachment_id": "1"}
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------

@@ -43,7 +43,8 @@ _ERROR_TEXT = {
     403: "role or CSRF token refused",
     404: "not found (or not visible to you)",
     409: "status change not allowed",
-    415: "body is not JSON",
+    413: "file too large",
+    415: "unsupported body or file type",
     429: "too many attempts",
 }
 _STAFF: list[dict[str, list[str]]] = [{"session": []}]
@@ -60,6 +61,16 @@ _VISIT = {
         "token": {"type": "string"},
         "expires_at": {"type": "number"},
     },
+}
+_CALL_ID = {"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_RATING = {
+    "type": "object",
+    "properties": {
+        "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+        "comment": {"type": "string", "maxLength": 2000},
+    },
+    "required": ["rating"],
+    "additionalProperties": False,
 }
 _REFERENCE = {
     "name": "reference",
@@ -189,6 +200,62 @@ def openapi_document() -> dict[str, Any]:
                             "content": {"application/json": {"schema": _VISIT}},
                         },
                     },
+                }
+            },
+            "/api/calls/{call_id}/files": {
+                "post": {
+                    "summary": "Upload a PDF, JPEG or PNG during a call (checked by content)",
+                    "tags": ["public"],
+                    "security": [{"visit": []}],
+                    "parameters": [_CALL_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "file": {"type": "string", "format": "binary"},
+                                    },
+                                    "required": ["file"],
+                                },
+                            }
+                        },
+                    },
+                    "responses": _answers(201, None, 400, 401, 404, 409, 413, 415),
+                }
+            },
+            "/api/calls/{call_id}/rating": {
+                "post": {
+                    "summary": "Rate an ended call (1-5, with a comment)",
+                    "tags": ["public"],
+                    "security": [{"visit": []}],
+                    "parameters": [_CALL_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": _RATING,
+                            }
+                        },
+                    },
+                    "responses": _answers(201, None, 400, 401, 404, 409, 415),
+                }
+            },
+            "/api/attachments/{attachment_id}": {
+                "get": {
+                    "summary": "Download a ticket's file (staff who may see the ticket)",
+                    "tags": ["tickets"],
+                    "security": _STAFF,
+                    "parameters": [
+                        {
+                            "name": "attachment_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        }
+                    ],
+                    "responses": _answers(200, None, 401, 404),
                 }
             },
             "/api/track": {

@@ -1,0 +1,126 @@
+"""Files a customer sends during a call: checked by content, stored under random names.
+
+The name the browser gives is kept only as metadata; what a file *is* comes from its first bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbranch_server.db.models import Attachment, StaffUser, Ticket, TicketEvent, TicketEventKind
+
+#: Accepted types, by their signatures (magic numbers).
+SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+)
+EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+
+
+class FileRefused(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def sniff_content_type(head: bytes) -> str:
+    for signature, content_type in SIGNATURES:
+        if head.startswith(signature):
+            return content_type
+    raise FileRefused("unsupported_file", "only PDF, JPEG and PNG files are accepted")
+
+
+def safe_display_name(name: str | None, content_type: str) -> str:
+    """Keep the customer's file name for people to read, never as a path."""
+    base = Path(name or "").name.replace("\x00", "").strip()[:120] or "document"
+    return (
+        base if base.lower().endswith(EXTENSIONS[content_type]) else base + EXTENSIONS[content_type]
+    )
+
+
+@dataclass
+class StoredFile:
+    storage_name: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+class UploadSink:
+    """Writes an upload to disk chunk by chunk, refusing it as soon as it passes the limit."""
+
+    def __init__(self, folder: Path, limit: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.storage_name = secrets.token_hex(16)
+        self.path = folder / self.storage_name
+        self.limit = limit
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._head = b""
+        self._file = self.path.open("xb")
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise FileRefused("file_too_large", f"files are limited to {self.limit} bytes")
+        if len(self._head) < 16:
+            self._head += chunk[: 16 - len(self._head)]
+        self._digest.update(chunk)
+        self._file.write(chunk)
+
+    def finish(self) -> StoredFile:
+        self._file.close()
+        if self.size == 0:
+            raise FileRefused("empty_file", "the file is empty")
+        return StoredFile(
+            self.storage_name, self.size, self._digest.hexdigest(), sniff_content_type(self._head)
+        )
+
+    def discard(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+async def attach(
+    session: AsyncSession,
+    ticket: Ticket,
+    stored: StoredFile,
+    original_name: str | None,
+    now: datetime,
+    *,
+    by_customer: bool,
+    staff: StaffUser | None = None,
+) -> Attachment:
+    attachment = Attachment(
+        ticket_id=ticket.id,
+        storage_name=stored.storage_name,
+        original_name=safe_display_name(original_name, stored.content_type),
+        content_type=stored.content_type,
+        size_bytes=stored.size,
+        sha256=stored.sha256,
+        uploaded_by_customer=by_customer,
+        uploaded_by_staff_id=staff.id if staff else None,
+        created_at=now,
+    )
+    session.add(attachment)
+    await session.flush()
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            kind=TicketEventKind.ATTACHMENT,
+            actor_staff_id=staff.id if staff else None,
+            actor_label="customer" if by_customer else None,
+            body=attachment.original_name,
+            created_at=now,
+        )
+    )
+    ticket.updated_at = now
+    await session.flush()
+    return attachment

@@ -1,0 +1,143 @@
+"""Files during a call (customer uploads, staff downloads) and the customer's rating of the call.
+
+Customers authenticate with their visit token (`Authorization: Bearer …`), staff with their session.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from aiohttp import BodyPartReader, web
+from pydantic import Field, StringConstraints
+from sqlalchemy import select
+
+from vbranch_server.crm.attachments import FileRefused, UploadSink, attach
+from vbranch_server.crm.tickets import NotFoundError, get_visible_ticket
+from vbranch_server.db.models import Attachment, CallRecord, Ticket
+from vbranch_server.keys import CLOCK, DB, SETTINGS
+from vbranch_server.realtime.wiring import HUB
+from vbranch_server.web.errors import ApiError, read_json_model
+from vbranch_server.web.schemas import Strict
+from vbranch_server.web.security import ANY_STAFF, public, requires, staff_user
+from vbranch_signaling.calls import CallState
+from vbranch_signaling.tokens import TokenError, verify_visit_token
+
+routes = web.RouteTableDef()
+
+#: Multipart framing around the file: headers and boundaries, generously.
+_MULTIPART_OVERHEAD = 16 * 1024
+
+
+def _visit_of(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "visit_token_required", "send your visit token as a Bearer token")
+    try:
+        claims = verify_visit_token(
+            request.app[SETTINGS].secret_key, token, request.app[CLOCK]().timestamp()
+        )
+    except TokenError as exc:
+        raise ApiError(401, "visit_token_invalid", str(exc)) from None
+    return claims.visit_id
+
+
+@routes.post("/api/calls/{call_id}/files")
+@public
+async def upload_file(request: web.Request) -> web.Response:
+    visit_id = _visit_of(request)
+    hub = request.app[HUB]
+    call = await hub.registry.get_call(request.match_info["call_id"])
+    if call is None or call.customer_id != visit_id:
+        raise ApiError(404, "not_in_call", "you are not in this call")
+    if call.state not in {CallState.CONNECTING, CallState.IN_CALL}:
+        raise ApiError(409, "wrong_state", f"the call is {call.state}")
+    limit = request.app[SETTINGS].upload_max_bytes
+    if (request.content_length or 0) > limit + _MULTIPART_OVERHEAD:
+        raise ApiError(413, "file_too_large", f"files are limited to {limit} bytes")
+    if not request.content_type.startswith("multipart/"):
+        raise ApiError(415, "unsupported_media_type", "send the file as multipart/form-data")
+    reader = await request.multipart()
+    part = await reader.next()
+    if not isinstance(part, BodyPartReader) or part.name != "file":
+        raise ApiError(400, "invalid_request", "send one part named 'file'")
+
+    sink = UploadSink(request.app[SETTINGS].uploads_dir, limit)
+    try:
+        while chunk := await part.read_chunk(64 * 1024):
+            sink.write(chunk)
+        stored = sink.finish()
+    except FileRefused as exc:
+        sink.discard()
+        status = 413 if exc.code == "file_too_large" else 415
+        raise ApiError(status, exc.code, str(exc)) from None
+    except BaseException:
+        sink.discard()
+        raise
+
+    async with request.app[DB]() as db, db.begin():
+        ticket = await db.scalar(select(Ticket).where(Ticket.reference == call.ticket_reference))
+        if ticket is None:
+            sink.discard()
+            raise ApiError(409, "wrong_state", "the call has no ticket yet")
+        attachment = await attach(
+            db, ticket, stored, part.filename, request.app[CLOCK](), by_customer=True
+        )
+        info = {
+            "attachment_id": attachment.id,
+            "name": attachment.original_name,
+            "content_type": attachment.content_type,
+            "size": attachment.size_bytes,
+            "ticket_reference": ticket.reference,
+        }
+    await hub.file_shared(call, info)
+    return web.json_response(info, status=201)
+
+
+@routes.get("/api/attachments/{attachment_id:\\d+}")
+@requires(*ANY_STAFF)
+async def download_file(request: web.Request) -> web.StreamResponse:
+    async with request.app[DB]() as db:
+        attachment = await db.get(Attachment, int(request.match_info["attachment_id"]))
+        ticket = await db.get(Ticket, attachment.ticket_id) if attachment else None
+        if attachment is None or ticket is None:
+            raise NotFoundError("no such file")
+        # The same visibility as the ticket: an agent sees the files of customers they served.
+        await get_visible_ticket(db, staff_user(request), ticket.reference)
+    path = request.app[SETTINGS].uploads_dir / attachment.storage_name
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": attachment.content_type,
+            "Content-Disposition": f"inline; filename*=UTF-8''{quote(attachment.original_name)}",
+            # Shown inside the console's viewer, never able to run script of its own.
+            "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; object-src 'self'",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+class Rating(Strict):
+    rating: int = Field(ge=1, le=5)
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+
+
+@routes.post("/api/calls/{call_id}/rating")
+@public
+async def rate_call(request: web.Request) -> web.Response:
+    visit_id = _visit_of(request)
+    body = await read_json_model(request, Rating)
+    async with request.app[DB]() as db, db.begin():
+        record = await db.scalar(
+            select(CallRecord).where(
+                CallRecord.call_id == request.match_info["call_id"], CallRecord.visit_id == visit_id
+            )
+        )
+        if record is None:
+            raise ApiError(404, "not_found", "no such call of yours")
+        if record.ended_at is None:
+            raise ApiError(409, "wrong_state", "rate the call once it has ended")
+        if record.rating is not None:
+            raise ApiError(409, "already_rated", "this call was rated already")
+        record.rating, record.rating_comment = body.rating, body.comment
+    return web.json_response({"ok": True}, status=201)

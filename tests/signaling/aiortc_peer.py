@@ -15,11 +15,13 @@ from typing import Any
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
+    RTCIceCandidate,
     RTCIceServer,
     RTCPeerConnection,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from aiortc.sdp import candidate_from_sdp
 from av import VideoFrame
 
 
@@ -28,6 +30,12 @@ async def eventually(condition: Callable[[], bool], within: float = 20) -> None:
     async with asyncio.timeout(within):
         while not condition():  # noqa: ASYNC110 (no event exists for these conditions)
             await asyncio.sleep(0.05)
+
+
+def _candidate(data: dict[str, Any]) -> RTCIceCandidate:
+    candidate = candidate_from_sdp(data["candidate"].split(":", 1)[1])
+    candidate.sdpMid, candidate.sdpMLineIndex = data.get("sdpMid"), data.get("sdpMLineIndex")
+    return candidate
 
 
 class PatternTrack(VideoStreamTrack):
@@ -57,6 +65,7 @@ class ProtocolPeer:
         self.tracks: list[MediaStreamTrack] = []
         self.messages: asyncio.Queue[str] = asyncio.Queue()
         self.new_track = asyncio.Event()
+        self.descriptions: asyncio.Queue[str] = asyncio.Queue()
         self._readers: list[asyncio.Task[None]] = []
 
         @self.pc.on("track")
@@ -110,6 +119,28 @@ class ProtocolPeer:
             await self.pc.setLocalDescription(await self.pc.createAnswer())
             await self._send_description()
         return description["type"]
+
+    def serve_signals(self) -> asyncio.Task[None]:
+        """Answer every relayed offer and add trickled ICE candidates (a browser trickles them)."""
+
+        async def serve() -> None:
+            while True:
+                message = await self.socket.next("signal", within=3600)
+                if message.get("description"):
+                    description = message["description"]
+                    await self.pc.setRemoteDescription(
+                        RTCSessionDescription(description["sdp"], description["type"])
+                    )
+                    if description["type"] == "offer":
+                        await self.pc.setLocalDescription(await self.pc.createAnswer())
+                        await self._send_description()
+                    self.descriptions.put_nowait(description["type"])
+                elif message.get("candidate") and message["candidate"].get("candidate"):
+                    await self.pc.addIceCandidate(_candidate(message["candidate"]))
+
+        task = asyncio.create_task(serve())
+        self._readers.append(task)
+        return task
 
     async def wait_connected(self, within: float = 20) -> None:
         await eventually(lambda: self.pc.connectionState == "connected", within)

@@ -83,3 +83,47 @@ async def start_page(request: web.Request) -> web.Response:
                 }
             )
     return render(request, "start.html", services=services)
+
+
+@routes.get("/visit")
+@public
+async def visit_page(request: web.Request) -> web.Response:
+    lang = pick_language(request)
+    catalogs = request.app[CATALOGS]
+    async with request.app[DB]() as db:
+        categories = (
+            await db.scalars(
+                select(ServiceCategory).where(ServiceCategory.active).order_by(ServiceCategory.id)
+            )
+        ).all()
+        services = [
+            {"code": c.code, "name": {"ar": c.name_ar, "en": c.name_en}} for c in categories
+        ]
+    limit = request.app[SETTINGS].upload_max_bytes
+    # Only the visit's own texts travel to the browser, in the page's language.
+    messages = {k: v for k, v in catalogs.messages[lang].items() if k.startswith("visit.")}
+    return render(
+        request,
+        "visit.html",
+        services=services,
+        selected=request.query.get("category", ""),
+        upload_limit_mb=round(limit / (1024 * 1024), 1),
+        config={"lang": lang, "messages": messages, "upload_max_bytes": limit},
+    )
+
+
+@routes.get("/track")
+@public
+async def track_page(request: web.Request) -> web.Response:
+    lang = pick_language(request)
+    messages = request.app[CATALOGS].messages[lang]
+    wanted = ("track.", "status.")
+    return render(
+        request,
+        "track.html",
+        reference=request.query.get("reference", "")[:16],
+        config={
+            "lang": lang,
+            "messages": {k: v for k, v in messages.items() if k.startswith(wanted)},
+        },
+    )

@@ -1,0 +1,286 @@
+// The customer's video visit: start, device check, waiting room, call, rating.
+// Speaks docs/protocol.md over Socket.IO; the customer is the *polite* peer of perfect negotiation.
+import { io } from "/static/vendor/socket.io/socket.io.esm.min.js";
+
+const config = JSON.parse(document.getElementById("visit-config").textContent);
+const $ = (id) => document.getElementById(id);
+const numbers = new Intl.NumberFormat(config.lang);
+
+function t(key, values = {}) {
+  const text = config.messages[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) =>
+    typeof values[name] === "number" ? numbers.format(values[name]) : String(values[name] ?? ""));
+}
+
+function show(step) {
+  for (const id of ["step-start", "step-device", "step-waiting", "step-call", "step-after"]) {
+    $(id).hidden = id !== step;
+  }
+  const heading = $(step).querySelector("h2, h1");
+  if (heading) { heading.tabIndex = -1; heading.focus(); }
+}
+
+function say(text) { $("status").textContent = text; }
+function fail(reason) { const e = $("error"); e.textContent = t("visit.error", { reason }); e.hidden = false; }
+
+const state = { token: null, socket: null, pc: null, callId: null, local: null, screen: null,
+  screenSender: null, makingOffer: false, ignoreOffer: false, signLanguage: false, chain: Promise.resolve() };
+window.visit = state; // tests read call state and getStats() from here
+
+// --- start ------------------------------------------------------------------------------------
+$("start-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  state.signLanguage = $("sign-language").checked;
+  try {
+    const response = await fetch("/api/visits", { method: "POST",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ language: config.lang }) });
+    if (!response.ok) throw new Error(response.status);
+    state.token = (await response.json()).token;
+    show("step-device");
+    await startDevices();
+  } catch (error) { fail(error.message); }
+});
+
+// --- device check -----------------------------------------------------------------------------
+async function startDevices() {
+  // Sign language needs frame rate more than resolution (EN 301 549 6.5): ask for 30 fps.
+  const video = state.signLanguage
+    ? { width: { ideal: 640, min: 320 }, height: { ideal: 480, min: 240 }, frameRate: { ideal: 30, min: 20 } }
+    : { width: { ideal: 640 }, height: { ideal: 480 } };
+  try {
+    state.local = await navigator.mediaDevices.getUserMedia({ audio: true, video });
+  } catch (error) {
+    const denied = error.name === "NotAllowedError" || error.name === "SecurityError";
+    fail(t(denied ? "visit.no_permission" : "visit.no_device"));
+    return;
+  }
+  if (state.signLanguage) {
+    for (const track of state.local.getVideoTracks()) track.contentHint = "motion";
+  }
+  $("preview").srcObject = state.local;
+  meterMicrophone(state.local);
+}
+
+function meterMicrophone(stream) {
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  context.createMediaStreamSource(stream).connect(analyser);
+  const samples = new Uint8Array(analyser.fftSize);
+  const tick = () => {
+    analyser.getByteTimeDomainData(samples);
+    let peak = 0;
+    for (const s of samples) peak = Math.max(peak, Math.abs(s - 128) / 128);
+    $("mic-level").value = peak;
+    if (!$("step-device").hidden) requestAnimationFrame(tick);
+  };
+  tick();
+}
+
+$("join").addEventListener("click", () => { connectSocket(); });
+
+// --- waiting room -----------------------------------------------------------------------------
+function connectSocket() {
+  const socket = io("/customer", { auth: { token: state.token }, transports: ["websocket"] });
+  state.socket = socket;
+  socket.on("connect", async () => {
+    say("");
+    if (state.callId) return; // back within the grace period: the server resends "connected"
+    const ack = await socket.emitWithAck("join", {
+      category: $("category").value, language: config.lang, sign_language: state.signLanguage,
+      display_name: $("display-name").value.trim() || null,
+    });
+    if (!ack.ok) { if (ack.error.code !== "already_queued") fail(ack.error.message); return; }
+    show("step-waiting");
+    showPosition(ack);
+  });
+  socket.on("disconnect", () => { if (!$("step-after").hidden) return; say(t("visit.reconnecting")); });
+  socket.on("queue_position", showPosition);
+  socket.on("requeued", (data) => { endPeer(); show("step-waiting"); showPosition(data); });
+  socket.on("connected", onConnected);
+  socket.on("signal", (message) => { state.chain = state.chain.then(() => onSignal(message)).catch(console.error); });
+  socket.on("chat", (message) => addChat(t("visit.agent"), message.text));
+  socket.on("call_ended", onCallEnded);
+}
+
+function showPosition({ position, estimated_wait_seconds: wait }) {
+  if (position === 0) { $("position").textContent = t("visit.being_connected"); return; }
+  const place = t("visit.position", { position });
+  const eta = wait == null ? t("visit.eta_unknown") : t("visit.eta", { minutes: Math.max(1, Math.round(wait / 60)) });
+  $("position").textContent = `${place}. ${eta}`;
+}
+
+$("leave").addEventListener("click", async () => {
+  await state.socket.emitWithAck("leave", {});
+  state.socket.disconnect();
+  window.location.href = "/";
+});
+
+// --- the call: perfect negotiation, polite side ------------------------------------------------
+async function onConnected(data) {
+  if (state.pc && data.call_id === state.callId) { state.pc.restartIce(); return; } // resumed
+  state.callId = data.call_id;
+  state.reference = data.ticket_reference;
+  show("step-call");
+  const pc = new RTCPeerConnection({ iceServers: data.ice_servers });
+  state.pc = pc;
+  pc.ontrack = ({ streams, track }) => {
+    if (!$("remote-video").srcObject) $("remote-video").srcObject = streams[0] ?? new MediaStream([track]);
+  };
+  pc.onicecandidate = ({ candidate }) => signal({ candidate: candidate ? candidate.toJSON() : null });
+  pc.onnegotiationneeded = async () => {
+    try {
+      state.makingOffer = true;
+      await pc.setLocalDescription();
+      await signal({ description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
+    } finally { state.makingOffer = false; }
+  };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "connected") state.socket.emit("media_connected", { call_id: state.callId });
+  };
+  $("local-video").srcObject = state.local;
+  for (const track of state.local.getTracks()) {
+    const sender = pc.addTrack(track, state.local);
+    if (state.signLanguage && track.kind === "video") await preferFrameRate(sender);
+  }
+}
+
+async function preferFrameRate(sender) {
+  const parameters = sender.getParameters();
+  parameters.degradationPreference = "maintain-framerate";
+  try { await sender.setParameters(parameters); } catch (error) { console.warn(error); }
+}
+
+function signal(payload) {
+  return state.socket.emitWithAck("signal", { call_id: state.callId, ...payload });
+}
+
+async function onSignal({ description, candidate }) {
+  const pc = state.pc;
+  if (!pc) return;
+  if (description) {
+    const collision = description.type === "offer" && (state.makingOffer || pc.signalingState !== "stable");
+    state.ignoreOffer = false; // polite: never ignore, roll back instead
+    if (collision) await pc.setLocalDescription({ type: "rollback" });
+    await pc.setRemoteDescription(description);
+    if (description.type === "offer") {
+      await pc.setLocalDescription();
+      await signal({ description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
+    }
+  } else if (candidate !== undefined) {
+    try { await pc.addIceCandidate(candidate ?? null); } catch (error) { if (!state.ignoreOffer) throw error; }
+  }
+}
+
+// --- controls ---------------------------------------------------------------------------------
+function toggle(button, kind, onText, offText) {
+  button.addEventListener("click", () => {
+    const tracks = kind === "audio" ? state.local.getAudioTracks() : state.local.getVideoTracks();
+    const off = button.getAttribute("aria-pressed") !== "true";
+    for (const track of tracks) track.enabled = !off;
+    button.setAttribute("aria-pressed", String(off));
+    button.textContent = t(off ? offText : onText);
+  });
+}
+toggle($("mute"), "audio", "visit.mute", "visit.unmute");
+toggle($("camera"), "video", "visit.camera_off", "visit.camera_on");
+
+$("share").addEventListener("click", () => (state.screen ? stopShare() : startShare()));
+
+async function startShare() {
+  state.screen = await navigator.mediaDevices.getDisplayMedia({ video: true });
+  const [track] = state.screen.getVideoTracks();
+  track.addEventListener("ended", stopShare);
+  state.screenSender = state.pc.addTrack(track, state.screen); // a second video track: renegotiates
+  $("share").setAttribute("aria-pressed", "true");
+  $("share").textContent = t("visit.stop_share");
+  $("sharing").hidden = false;
+}
+window.startShare = startShare;
+
+function stopShare() {
+  if (!state.screen) return;
+  for (const track of state.screen.getTracks()) track.stop();
+  if (state.screenSender) state.pc.removeTrack(state.screenSender);
+  state.screen = state.screenSender = null;
+  $("share").setAttribute("aria-pressed", "false");
+  $("share").textContent = t("visit.share");
+  $("sharing").hidden = true;
+}
+
+$("hang-up").addEventListener("click", () => state.socket.emitWithAck("hang_up", { call_id: state.callId }));
+
+// --- chat -------------------------------------------------------------------------------------
+function addChat(who, text) {
+  const item = document.createElement("li");
+  const name = document.createElement("strong");
+  name.textContent = `${who}: `;
+  item.append(name, document.createTextNode(text));
+  $("chat-log").append(item);
+}
+
+$("chat-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = $("chat-text").value.trim();
+  if (!text) return;
+  const ack = await state.socket.emitWithAck("chat", { call_id: state.callId, text });
+  if (ack.ok) { addChat(t("visit.you"), text); $("chat-text").value = ""; } else fail(ack.error.message);
+});
+
+// --- files ------------------------------------------------------------------------------------
+function upload(file) {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const request = new XMLHttpRequest();
+  request.open("POST", `/api/calls/${encodeURIComponent(state.callId)}/files`);
+  request.setRequestHeader("Authorization", `Bearer ${state.token}`);
+  request.upload.onprogress = (e) => { if (e.lengthComputable) $("upload-progress").value = (100 * e.loaded) / e.total; };
+  request.onload = () => {
+    const body = JSON.parse(request.responseText || "{}");
+    const item = document.createElement("li");
+    item.textContent = request.status === 201
+      ? t("visit.uploaded", { name: body.name })
+      : t("visit.upload_failed", { reason: body.error?.message ?? request.status });
+    $("file-list").append(item);
+  };
+  request.send(form);
+}
+
+$("file-input").addEventListener("change", () => { for (const file of $("file-input").files) upload(file); });
+const zone = $("drop-zone");
+zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+zone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  zone.classList.remove("over");
+  for (const file of event.dataTransfer.files) upload(file);
+});
+
+// --- after the call ---------------------------------------------------------------------------
+function endPeer() {
+  stopShare();
+  if (state.pc) state.pc.close();
+  state.pc = null;
+  $("remote-video").srcObject = null;
+}
+
+function onCallEnded(data) {
+  endPeer();
+  state.ended = data;
+  $("reference").textContent = t("visit.reference", { reference: data.ticket_reference });
+  $("secret-code").textContent = data.secret_code ? t("visit.code", { code: data.secret_code }) : "";
+  $("follow-link").href = `/track?reference=${encodeURIComponent(data.ticket_reference)}`;
+  for (const track of state.local?.getTracks() ?? []) track.stop();
+  show("step-after");
+  // The socket stays open until the page closes: a hang-up's acknowledgement may still be on its way.
+}
+
+$("rating-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const rating = Number(new FormData(event.target).get("rating"));
+  const response = await fetch(`/api/calls/${encodeURIComponent(state.callId)}/rating`, {
+    method: "POST", headers: { "Content-Type": "application/json", Authorization: `Bearer ${state.token}` },
+    body: JSON.stringify({ rating, comment: $("rating-comment").value.trim() || null }),
+  });
+  if (response.status === 201) { $("rating-form").hidden = true; say(t("visit.thanks_rating")); }
+  else fail((await response.json()).error?.message ?? response.status);
+});

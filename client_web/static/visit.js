@@ -27,6 +27,40 @@ const state = { token: null, socket: null, pc: null, callId: null, local: null, 
   screenSender: null, makingOffer: false, ignoreOffer: false, signLanguage: false, chain: Promise.resolve() };
 window.visit = state; // tests read call state and getStats() from here
 
+// --- start: open now, or leave a request -------------------------------------------------------
+function showOpening() {
+  const service = config.services[$("category").value];
+  const closed = service && !service.open_now;
+  $("closed").hidden = !closed;
+  $("start").hidden = closed;
+  $("request-form").hidden = !closed;
+  if (closed) {
+    const when = new Intl.DateTimeFormat(config.lang, { weekday: "long", hour: "numeric", minute: "2-digit",
+      timeZone: service.timezone, timeZoneName: "short" }).format(new Date(service.opens_at));
+    $("closed").textContent = t("visit.closed", { when });
+  }
+}
+$("category").addEventListener("change", showOpening);
+showOpening();
+
+$("request-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const response = await fetch("/api/requests", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ category: $("category").value, language: config.lang,
+      display_name: $("display-name").value.trim() || null, phone: $("phone").value.trim() || null,
+      sign_language: $("sign-language").checked, message: $("request-message").value.trim() }) });
+  const body = await response.json();
+  if (response.status !== 201) { fail(body.error?.message ?? response.status); return; }
+  $("request-form").hidden = true;
+  const result = $("request-result");
+  for (const text of [t("visit.request_sent"), t("visit.reference", { reference: body.reference }),
+    t("visit.code", { code: body.secret_code }), t("visit.keep_code")]) {
+    const line = document.createElement("p");
+    line.textContent = text;
+    result.append(line);
+  }
+});
+
 // --- start ------------------------------------------------------------------------------------
 $("start-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -88,6 +122,7 @@ function connectSocket() {
     const ack = await socket.emitWithAck("join", {
       category: $("category").value, language: config.lang, sign_language: state.signLanguage,
       display_name: $("display-name").value.trim() || null,
+      phone: $("phone").value.trim() || null,
     });
     if (!ack.ok) { if (ack.error.code !== "already_queued") fail(ack.error.message); return; }
     show("step-waiting");

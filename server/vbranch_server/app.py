@@ -21,6 +21,7 @@ from vbranch_server.keys import (
     LOGIN_LIMITER,
     METRICS,
     REDIS,
+    REQUEST_LIMITER,
     SETTINGS,
     TEMPLATES,
     TRACK_LIMITER,
@@ -35,6 +36,7 @@ from vbranch_server.web import (
     health,
     openapi,
     pages,
+    requests_api,
     tickets_api,
     track_api,
     visits_api,
@@ -104,6 +106,8 @@ def create_app(
     app[CATALOGS] = Catalogs.load()
     app[LOGIN_LIMITER] = FailureLimiter(max_failures=5, window_seconds=300)
     app[TRACK_LIMITER] = FailureLimiter(max_failures=10, window_seconds=600)
+    # Requests left outside opening hours: enough for a family, not for a flood.
+    app[REQUEST_LIMITER] = FailureLimiter(max_failures=5, window_seconds=600)
     app[TEMPLATES] = template_environment(
         str(settings.web_root / "client_web" / "templates"),
         str(settings.web_root / "agent_console" / "templates"),
@@ -119,6 +123,7 @@ def create_app(
         openapi,
         visits_api,
         files_api,
+        requests_api,
     ):
         app.router.add_routes(module.routes)
     _add_static(app, settings)

@@ -233,7 +233,13 @@ class CallHub:
         except RoutingError as exc:
             raise HubError(exc.code, exc.message) from None
         await self.registry.put_visit(
-            replace(visit, needs=needs, display_name=join.display_name, enqueued_at=now)
+            replace(
+                visit,
+                needs=needs,
+                display_name=join.display_name,
+                phone=join.phone,
+                enqueued_at=now,
+            )
         )
         if offer is not None:
             await self._offered([offer])

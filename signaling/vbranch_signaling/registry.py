@@ -20,6 +20,7 @@ class Visit:
     visit_id: str
     language: str
     display_name: str | None = None
+    phone: str | None = None
     needs: Needs | None = None
     priority: int = 0
     enqueued_at: float | None = None

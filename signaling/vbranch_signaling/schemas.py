@@ -26,6 +26,8 @@ Name = Annotated[
 ]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Language = Literal["ar", "en"]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,31}$")]
 
 
 class Event(BaseModel):
@@ -36,9 +38,8 @@ class Join(Event):
     category: Name
     language: Language
     sign_language: bool = False
-    display_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)] | None = (
-        None
-    )
+    display_name: DisplayName | None = None
+    phone: Phone | None = None
 
 
 class Empty(Event):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,10 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
     folder = ARTIFACTS / request.node.name.replace("[", "-").replace("]", "")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture
+def clock(clock):  # type: ignore[no-untyped-def]
+    """Sunday 2026-11-22 11:00 in Riyadh, 11:30 in Tehran: every demo service is open."""
+    clock.now = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    return clock

@@ -51,6 +51,7 @@ PUBLIC_ROUTES = {
     ("POST", "/api/login"),
     ("POST", "/api/track"),
     ("POST", "/api/visits"),
+    ("POST", "/api/requests"),
     # These two authenticate the customer by the visit token, not a staff session.
     ("POST", "/api/calls/{call_id}/files"),
     ("POST", "/api/calls/{call_id}/rating"),

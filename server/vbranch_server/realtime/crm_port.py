@@ -67,6 +67,7 @@ class DatabaseCrm:
                     channel=TicketChannel.VIDEO,
                     language=needs.language,
                     customer_name=visit.display_name,
+                    customer_phone=visit.phone,
                     assigned_agent_id=agent_id,
                 ),
                 now,

@@ -72,6 +72,19 @@ _RATING = {
     "required": ["rating"],
     "additionalProperties": False,
 }
+_LEFT_REQUEST = {
+    "type": "object",
+    "properties": {
+        "category": {"type": "string"},
+        "language": {"enum": ["ar", "en"]},
+        "display_name": {"type": "string", "maxLength": 80},
+        "phone": {"type": "string"},
+        "message": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "sign_language": {"type": "boolean"},
+    },
+    "required": ["category", "message"],
+    "additionalProperties": False,
+}
 _REFERENCE = {
     "name": "reference",
     "in": "path",
@@ -256,6 +269,21 @@ def openapi_document() -> dict[str, Any]:
                         }
                     ],
                     "responses": _answers(200, None, 401, 404),
+                }
+            },
+            "/api/requests": {
+                "post": {
+                    "summary": "Leave a request outside opening hours: a ticket with its SLA clock",
+                    "tags": ["public"],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": _LEFT_REQUEST,
+                            }
+                        },
+                    },
+                    "responses": _answers(201, None, 400, 404, 415, 429),
                 }
             },
             "/api/track": {

@@ -59,9 +59,8 @@ def render(
     return response
 
 
-@routes.get("/")
-@public
-async def start_page(request: web.Request) -> web.Response:
+async def services_with_hours(request: web.Request) -> list[dict[str, Any]]:
+    """Active services with their names, SLA target and whether they are open now."""
     now = request.app[CLOCK]()
     async with request.app[DB]() as db:
         categories = (
@@ -69,20 +68,27 @@ async def start_page(request: web.Request) -> web.Response:
                 select(ServiceCategory).where(ServiceCategory.active).order_by(ServiceCategory.id)
             )
         ).all()
-        services = []
-        for category in categories:
-            calendar = calendar_from_row(category.calendar)
-            open_now = is_open_at(calendar, now)
-            services.append(
-                {
-                    "code": category.code,
-                    "name": {"ar": category.name_ar, "en": category.name_en},
-                    "open_now": open_now,
-                    "opens_at": None if open_now else next_opening(calendar, now),
-                    "resolution_working_days": category.resolution_working_days,
-                }
-            )
-    return render(request, "start.html", services=services)
+    services = []
+    for category in categories:
+        calendar = calendar_from_row(category.calendar)
+        open_now = is_open_at(calendar, now)
+        services.append(
+            {
+                "code": category.code,
+                "name": {"ar": category.name_ar, "en": category.name_en},
+                "open_now": open_now,
+                "opens_at": None if open_now else next_opening(calendar, now).isoformat(),
+                "timezone": calendar.timezone,
+                "resolution_working_days": category.resolution_working_days,
+            }
+        )
+    return services
+
+
+@routes.get("/")
+@public
+async def start_page(request: web.Request) -> web.Response:
+    return render(request, "start.html", services=await services_with_hours(request))
 
 
 @routes.get("/visit")
@@ -90,15 +96,7 @@ async def start_page(request: web.Request) -> web.Response:
 async def visit_page(request: web.Request) -> web.Response:
     lang = pick_language(request)
     catalogs = request.app[CATALOGS]
-    async with request.app[DB]() as db:
-        categories = (
-            await db.scalars(
-                select(ServiceCategory).where(ServiceCategory.active).order_by(ServiceCategory.id)
-            )
-        ).all()
-        services = [
-            {"code": c.code, "name": {"ar": c.name_ar, "en": c.name_en}} for c in categories
-        ]
+    services = await services_with_hours(request)
     limit = request.app[SETTINGS].upload_max_bytes
     # Only the visit's own texts travel to the browser, in the page's language.
     messages = {k: v for k, v in catalogs.messages[lang].items() if k.startswith("visit.")}
@@ -108,7 +106,12 @@ async def visit_page(request: web.Request) -> web.Response:
         services=services,
         selected=request.query.get("category", ""),
         upload_limit_mb=round(limit / (1024 * 1024), 1),
-        config={"lang": lang, "messages": messages, "upload_max_bytes": limit},
+        config={
+            "lang": lang,
+            "messages": messages,
+            "upload_max_bytes": limit,
+            "services": {service["code"]: service for service in services},
+        },
     )
 
 

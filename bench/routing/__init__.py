@@ -1,0 +1,1 @@
+"""Routing decision latency; see __main__.py and README.md."""

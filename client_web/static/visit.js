@@ -93,6 +93,39 @@ async function startDevices() {
   }
   $("preview").srcObject = state.local;
   meterMicrophone(state.local);
+  echoTest().catch((error) => { console.warn(error); $("echo-result").textContent = t("visit.echo_failed"); });
+}
+
+// The server's aiortc peer sends our own video back: RTT, loss and frame rate on a real loop.
+async function echoTest() {
+  $("echo-result").textContent = t("visit.echo_running");
+  const pc = new RTCPeerConnection();
+  pc.addTrack(state.local.getVideoTracks()[0], state.local);
+  pc.ontrack = ({ track }) => { $("echo-video").srcObject = new MediaStream([track]); };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => { // no trickle over HTTP: send the offer with all its candidates
+    if (pc.iceGatheringState === "complete") resolve();
+    pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") resolve(); });
+  });
+  const response = await fetch("/api/echo", { method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${state.token}` },
+    body: JSON.stringify({ type: "offer", sdp: pc.localDescription.sdp }) });
+  if (!response.ok) throw new Error(`echo ${response.status}`);
+  await pc.setRemoteDescription(await response.json());
+  await new Promise((resolve) => setTimeout(resolve, 4000));
+  const figures = { rtt: null, loss: 0, fps: 0 };
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime != null) figures.rtt = s.currentRoundTripTime * 1000;
+    if (s.type === "remote-inbound-rtp" && s.fractionLost != null) figures.loss = s.fractionLost * 100;
+    if (s.type === "inbound-rtp" && s.kind === "video") figures.fps = s.framesPerSecond ?? 0;
+  });
+  pc.close();
+  state.echo = figures;
+  const weak = figures.rtt == null || figures.rtt > 400 || figures.loss > 5;
+  const weakForSigning = state.signLanguage && figures.fps < 20;
+  const verdict = weakForSigning ? "visit.echo_weak_sign" : weak ? "visit.echo_weak" : "visit.echo_good";
+  $("echo-result").textContent = `${t("visit.echo_result", {
+    rtt: Math.round(figures.rtt ?? 0), loss: Math.round(figures.loss), fps: Math.round(figures.fps) })} ${t(verdict)}`;
 }
 
 function meterMicrophone(stream) {

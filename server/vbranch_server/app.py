@@ -28,6 +28,8 @@ from vbranch_server.keys import (
     Clock,
 )
 from vbranch_server.metrics import Metrics, metrics_middleware
+from vbranch_server.realtime import echo
+from vbranch_server.realtime.echo import echo_ctx
 from vbranch_server.realtime.wiring import setup_realtime
 from vbranch_server.settings import Settings
 from vbranch_server.web import (
@@ -114,6 +116,7 @@ def create_app(
     )
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
+    app.cleanup_ctx.append(echo_ctx)
     for module in (
         health,
         pages,
@@ -124,6 +127,7 @@ def create_app(
         visits_api,
         files_api,
         requests_api,
+        echo,
     ):
         app.router.add_routes(module.routes)
     _add_static(app, settings)

@@ -62,6 +62,11 @@ async def test_a_whole_visit(  # type: ignore[no-untyped-def]
         await page.click("#start")
         await page.wait_for_selector("#step-device:not([hidden])")
         await page.wait_for_function("() => document.getElementById('preview').videoWidth > 0")
+        # The echo test measured a real loop through the server's aiortc peer.
+        await page.wait_for_function("() => window.visit.echo !== undefined", timeout=20000)
+        echo = await page.evaluate("() => window.visit.echo")
+        assert echo["rtt"] is not None and echo["fps"] > 0, echo
+        assert await page.text_content("#echo-result")
         await page.screenshot(path=artifacts / "02-device-check.png")
         await page.click("#join")
 

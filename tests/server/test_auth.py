@@ -52,6 +52,7 @@ PUBLIC_ROUTES = {
     ("POST", "/api/track"),
     ("POST", "/api/visits"),
     ("POST", "/api/requests"),
+    ("POST", "/api/echo"),
     # These two authenticate the customer by the visit token, not a staff session.
     ("POST", "/api/calls/{call_id}/files"),
     ("POST", "/api/calls/{call_id}/rating"),

@@ -20,8 +20,8 @@ from vbranch_server.realtime.wiring import HUB
 from vbranch_server.web.errors import ApiError, read_json_model
 from vbranch_server.web.schemas import Strict
 from vbranch_server.web.security import ANY_STAFF, public, requires, staff_user
+from vbranch_server.web.visitors import visit_id_of
 from vbranch_signaling.calls import CallState
-from vbranch_signaling.tokens import TokenError, verify_visit_token
 
 routes = web.RouteTableDef()
 
@@ -29,23 +29,10 @@ routes = web.RouteTableDef()
 _MULTIPART_OVERHEAD = 16 * 1024
 
 
-def _visit_of(request: web.Request) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "visit_token_required", "send your visit token as a Bearer token")
-    try:
-        claims = verify_visit_token(
-            request.app[SETTINGS].secret_key, token, request.app[CLOCK]().timestamp()
-        )
-    except TokenError as exc:
-        raise ApiError(401, "visit_token_invalid", str(exc)) from None
-    return claims.visit_id
-
-
 @routes.post("/api/calls/{call_id}/files")
 @public
 async def upload_file(request: web.Request) -> web.Response:
-    visit_id = _visit_of(request)
+    visit_id = visit_id_of(request)
     hub = request.app[HUB]
     call = await hub.registry.get_call(request.match_info["call_id"])
     if call is None or call.customer_id != visit_id:
@@ -125,7 +112,7 @@ class Rating(Strict):
 @routes.post("/api/calls/{call_id}/rating")
 @public
 async def rate_call(request: web.Request) -> web.Response:
-    visit_id = _visit_of(request)
+    visit_id = visit_id_of(request)
     body = await read_json_model(request, Rating)
     async with request.app[DB]() as db, db.begin():
         record = await db.scalar(

@@ -85,6 +85,11 @@ _LEFT_REQUEST = {
     "required": ["category", "message"],
     "additionalProperties": False,
 }
+_DESCRIPTION = {
+    "type": "object",
+    "properties": {"type": {"enum": ["offer", "answer"]}, "sdp": {"type": "string"}},
+    "required": ["type", "sdp"],
+}
 _REFERENCE = {
     "name": "reference",
     "in": "path",
@@ -284,6 +289,30 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     "responses": _answers(201, None, 400, 404, 415, 429),
+                }
+            },
+            "/api/echo": {
+                "post": {
+                    "summary": "Connection check: a server peer that sends the customer's video back",
+                    "tags": ["public"],
+                    "security": [{"visit": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": _DESCRIPTION,
+                            }
+                        },
+                    },
+                    "responses": {
+                        **_answers(200, None, 400, 401, 415, 429),
+                        "200": {
+                            "description": "the answer",
+                            "content": {
+                                "application/json": {"schema": _DESCRIPTION},
+                            },
+                        },
+                    },
                 }
             },
             "/api/track": {

@@ -143,6 +143,14 @@ async def _empty_postgres(url: str) -> None:
         async with engine.begin() as conn:
             # TRUNCATE is not an UPDATE or DELETE: the history's append-only triggers allow it.
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            # Ticket references come from per-year sequences created at run time: start afresh.
+            await conn.execute(
+                text(
+                    "DO $$ DECLARE r record; BEGIN FOR r IN SELECT relname FROM pg_class "
+                    "WHERE relkind = 'S' AND relname LIKE 'ticket_reference_%' LOOP "
+                    "EXECUTE 'DROP SEQUENCE ' || quote_ident(r.relname); END LOOP; END $$"
+                )
+            )
     finally:
         await engine.dispose()
 

@@ -93,13 +93,18 @@ async function startDevices() {
   }
   $("preview").srcObject = state.local;
   meterMicrophone(state.local);
-  echoTest().catch((error) => { console.warn(error); $("echo-result").textContent = t("visit.echo_failed"); });
+  echoTest().catch((error) => {
+    console.warn(error);
+    state.echoPc?.close();
+    $("echo-result").textContent = t("visit.echo_failed");
+  });
 }
 
 // The server's aiortc peer sends our own video back: RTT, loss and frame rate on a real loop.
 async function echoTest() {
   $("echo-result").textContent = t("visit.echo_running");
   const pc = new RTCPeerConnection();
+  state.echoPc = pc;
   pc.addTrack(state.local.getVideoTracks()[0], state.local);
   pc.ontrack = ({ track }) => { $("echo-video").srcObject = new MediaStream([track]); };
   await pc.setLocalDescription(await pc.createOffer());
@@ -143,7 +148,10 @@ function meterMicrophone(stream) {
   tick();
 }
 
-$("join").addEventListener("click", () => { connectSocket(); });
+$("join").addEventListener("click", () => {
+  $("join").disabled = true; // one socket per visit, however often it is clicked
+  connectSocket();
+});
 
 // --- waiting room -----------------------------------------------------------------------------
 function connectSocket() {
@@ -186,13 +194,16 @@ $("leave").addEventListener("click", async () => {
 // --- the call: perfect negotiation, polite side ------------------------------------------------
 async function onConnected(data) {
   if (state.pc && data.call_id === state.callId) { state.pc.restartIce(); return; } // resumed
+  if (state.pc) endPeer(); // a new call (after a transfer): the old connection goes
   state.callId = data.call_id;
   state.reference = data.ticket_reference;
   show("step-call");
   const pc = new RTCPeerConnection({ iceServers: data.ice_servers });
   state.pc = pc;
   pc.ontrack = ({ streams, track }) => {
-    if (!$("remote-video").srcObject) $("remote-video").srcObject = streams[0] ?? new MediaStream([track]);
+    // The agent's camera first; a later video track (the agent's shared screen) replaces the view.
+    const stream = streams[0] ?? new MediaStream([track]);
+    if (!$("remote-video").srcObject || track.kind === "video") $("remote-video").srcObject = stream;
   };
   pc.onicecandidate = ({ candidate }) => signal({ candidate: candidate ? candidate.toJSON() : null });
   pc.onnegotiationneeded = async () => {
@@ -203,7 +214,8 @@ async function onConnected(data) {
     } finally { state.makingOffer = false; }
   };
   pc.onconnectionstatechange = () => {
-    if (pc.connectionState === "connected") state.socket.emit("media_connected", { call_id: state.callId });
+    if (pc.connectionState === "connected") state.socket.emitWithAck("media_connected", { call_id: state.callId });
+    if (pc.connectionState === "failed") pc.restartIce();
   };
   $("local-video").srcObject = state.local;
   for (const track of state.local.getTracks()) {

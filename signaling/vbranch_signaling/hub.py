@@ -6,8 +6,10 @@ Timers (offer and connect timeouts, wrap-up ends, reconnection grace) fire from 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 CUSTOMER_NS, AGENT_NS, SUPERVISOR_NS = "/customer", "/agent", "/supervisor"
 SUPERVISORS_ROOM = "supervisors"
 DEFAULT_GRACE_SECONDS = 30.0
+STATS_INTERVAL_SECONDS = 1.0
 
 
 class HubError(Exception):
@@ -111,6 +114,7 @@ class CallHub:
         self.registry: Registry = registry or MemoryRegistry()
         self._last_positions: dict[str, tuple[int, float | None]] = {}
         self._last_agent_states: dict[str, AgentState] = {}
+        self._last_push = float("-inf")
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -286,16 +290,29 @@ class CallHub:
         call = await self.registry.call_for_offer(offer_id)
         if call is None or call.state is not CallState.OFFERED:
             raise HubError("unknown_offer", "this offer is no longer open")
+        if call.agent_id != agent_id:
+            raise HubError("not_your_offer", "this offer was made to another agent")
         now = self.clock()
+        visit = await self._visit(call.customer_id)
+        # Claim the session first: a timer that withdraws the offer meanwhile then fails its
+        # compare-and-set instead of racing this accept.
+        offered, call = call, accepted(call, now)
+        await self._move(offered, call)
         try:
             await self.routing.accept(offer_id, agent_id, now)
         except RoutingError as exc:
+            await self.registry.replace_call(call, replace(offered, state=CallState.DONE))
             raise HubError(exc.code, exc.message) from None
-        visit = await self._visit(call.customer_id)
-        offered, call = call, accepted(call, now)
-        reference, code = await self.crm.open_ticket(call, visit)
+        try:
+            reference, code = await self.crm.open_ticket(call, visit)
+        except Exception:
+            log.exception("could not open the ticket for call %s", call.call_id)
+            await self._undo_accept(call, visit)
+            raise HubError(
+                "internal_error", "the call could not start; the customer is back in line"
+            ) from None
         call = replace(call, ticket_reference=reference)
-        await self._move(offered, call)
+        await self.registry.put_call(call)
         await self.registry.put_visit(
             replace(
                 visit,
@@ -330,6 +347,25 @@ class CallHub:
             },
         }
 
+    async def _undo_accept(self, call: CallSession, visit: Visit) -> None:
+        """The CRM failed after routing had paired them: free the agent, requeue the customer."""
+        await self.registry.replace_call(call, replace(call, state=CallState.DONE))
+        now = self.clock()
+        with contextlib.suppress(RoutingError):
+            await self.routing.end_call(call.agent_id, now)
+        with contextlib.suppress(RoutingError):
+            await self._offered(await self.routing.finish_wrap_up(call.agent_id, now))
+        await self._requeue_front(
+            visit, visit.needs or Needs.from_bucket(call.bucket), "connect_failed"
+        )
+
+    async def _record(self, what: str, work: Awaitable[None]) -> None:
+        """CRM bookkeeping after a call changed: a failure is logged, never undoes the call."""
+        try:
+            await work
+        except Exception:
+            log.exception("CRM could not record %s", what)
+
     async def reject(self, agent_id: str, offer_id: str) -> dict[str, Any]:
         call = await self.registry.call_for_offer(offer_id)
         if call is None or call.state is not CallState.OFFERED:
@@ -348,7 +384,9 @@ class CallHub:
         call = await self._call_of(agent(agent_id), request.call_id, CallState.WRAP_UP)
         now = self.clock()
         await self._move(call, wrapped_up(call, now))
-        await self.crm.wrap_up_finished(call, request.outcome, request.notes)
+        await self._record(
+            "the wrap-up", self.crm.wrap_up_finished(call, request.outcome, request.notes)
+        )
         try:
             if request.next_state == "away":
                 offers = await self.routing.set_agent_state(agent_id, AgentState.AWAY, now)
@@ -374,7 +412,7 @@ class CallHub:
             raise HubError("invalid_payload", f"unknown service category {needs.category!r}")
         talking, call = call, hung_up(call, self.clock(), CallEnd.TRANSFERRED)
         await self._move(talking, call)
-        await self.crm.call_ended(call, request.note)
+        await self._record("the transfer", self.crm.call_ended(call, request.note))
         offers = await self._end_for_agent(call)
         await self._emit(
             agent(agent_id), "call_ended", {"call_id": call.call_id, "reason": "transferred"}
@@ -415,7 +453,7 @@ class CallHub:
             media = connected(call, self.clock())
             # Both peers report; whoever is second finds the call already in progress.
             if await self.registry.replace_call(call, media):
-                await self.crm.call_connected(media)
+                await self._record("the connection", self.crm.call_connected(media))
         return {}
 
     async def hang_up(
@@ -424,7 +462,7 @@ class CallHub:
         call = await self._call_of(member, call_id, CallState.CONNECTING, CallState.IN_CALL)
         talking, call = call, hung_up(call, self.clock(), end)
         await self._move(talking, call)
-        await self.crm.call_ended(call, None)
+        await self._record("the end of the call", self.crm.call_ended(call, None))
         offers = await self._end_for_agent(call)
         visit = await self.registry.get_visit(call.customer_id)
         await self._emit(
@@ -452,8 +490,14 @@ class CallHub:
 
     # --- connections come and go ------------------------------------------------------------
 
-    async def disconnected(self, member: Member) -> None:
-        await self.registry.start_grace(member.room, self.clock() + self.config.grace_seconds)
+    async def connected_socket(self, member: Member, sid: str) -> None:
+        await self.registry.socket_opened(member.room, sid)
+        await self.reconnected(member)
+
+    async def disconnected(self, member: Member, sid: str) -> None:
+        """The grace period starts when the member's *last* socket closes (tabs, quick reconnects)."""
+        if await self.registry.socket_closed(member.room, sid) == 0:
+            await self.registry.start_grace(member.room, self.clock() + self.config.grace_seconds)
 
     async def reconnected(self, member: Member) -> None:
         """Back within the grace period (or a fresh connection): resend where they stand."""
@@ -493,6 +537,8 @@ class CallHub:
             )
 
     async def _grace_ended(self, member: Member) -> None:
+        if await self.registry.open_sockets(member.room) > 0:
+            return  # they came back on another socket meanwhile
         if member.role == "customer":
             visit = await self.registry.get_visit(member.id)
             call = await self.registry.get_call(visit.call_id) if visit and visit.call_id else None
@@ -505,7 +551,7 @@ class CallHub:
         if call is not None and call.state in {CallState.CONNECTING, CallState.IN_CALL}:
             talking, call = call, ended_early(call, self.clock(), CallEnd.AGENT_LOST)
             await self._move(talking, call)
-            await self.crm.call_ended(call, None)
+            await self._record("the lost agent", self.crm.call_ended(call, None))
             await self._end_for_agent(call)
             visit = await self.registry.get_visit(call.customer_id)
             if visit is not None:
@@ -531,12 +577,24 @@ class CallHub:
         await self._offered(await self.routing.expire(now))
         for room in await self.registry.expired_graces(now):
             role, _, member_id = room.partition(":")
-            await self._grace_ended(Member(role, member_id))  # type: ignore[arg-type]
+            try:
+                await self._grace_ended(Member(role, member_id))  # type: ignore[arg-type]
+            except Exception:
+                # One member's failure must not cost the others their grace handling.
+                log.exception("ending the grace period of %s failed; retrying soon", room)
+                await self.registry.start_grace(room, now + 5)
         await self._push_positions()
         await self._push_states()
 
     async def _push_states(self) -> None:
-        """Supervisors get the whole picture each tick; agents hear of their own state changes."""
+        """Supervisors get the whole picture once a second; agents hear of their own state changes.
+
+        A snapshot reads every queue and agent, so it is taken at most once a second (real time),
+        however often the timers tick.
+        """
+        if time.monotonic() - self._last_push < STATS_INTERVAL_SECONDS:
+            return
+        self._last_push = time.monotonic()
         stats = await self.supervisor_stats()
         await self.emitter.emit("stats", stats, to=SUPERVISORS_ROOM, namespace=SUPERVISOR_NS)
         for view in stats["agents"]:
@@ -555,12 +613,12 @@ class CallHub:
             and (call.ended_at or now) + self.config.wrap_up_seconds <= now
         ):
             if await self.registry.replace_call(call, wrapped_up(call, now)):
-                await self.crm.wrap_up_finished(call, None, None)
+                await self._record("the wrap-up", self.crm.wrap_up_finished(call, None, None))
 
     async def _connect_failed(self, call: CallSession) -> None:
         connecting, call = call, hung_up(call, self.clock(), CallEnd.CONNECT_FAILED)
         await self._move(connecting, call)
-        await self.crm.call_ended(call, None)
+        await self._record("the failed connection", self.crm.call_ended(call, None))
         offers = await self._end_for_agent(call)
         await self._emit(
             agent(call.agent_id),

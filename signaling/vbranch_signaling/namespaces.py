@@ -81,6 +81,9 @@ class GuardedNamespace(socketio.AsyncNamespace):
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in {"connect", "disconnect"}:
+            # A client may *send* an event named "disconnect": only the server's own counts.
+            if event == "disconnect" and self.server.manager.is_connected(args[0], self.namespace):
+                return refused("unknown_event", "disconnect is not an event a client sends")
             return await super().trigger_event(event, *args)
         sid, payload = args[0], args[1] if len(args) > 1 else None
         schema = self.schemas.get(event)
@@ -143,11 +146,11 @@ class CustomerNamespace(CallMemberNamespace):
         member = customer(claims.visit_id)
         await self.save_session(sid, {"member": member, "language": claims.language})
         await self.enter_room(sid, member.room)
-        await self.hub.reconnected(member)
+        await self.hub.connected_socket(member, sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         session = await self.get_session(sid)
-        await self.hub.disconnected(session["member"])
+        await self.hub.disconnected(session["member"], sid)
 
     async def handle_join(self, sid: str, request: Join) -> dict[str, Any]:
         session = await self.get_session(sid)
@@ -196,11 +199,11 @@ class AgentNamespace(CallMemberNamespace, StaffNamespace):
         await self.save_session(sid, {"member": member})
         await self.enter_room(sid, member.room)
         await self.hub.agent_ready(staff.staff_id, staff.skills)
-        await self.hub.reconnected(member)
+        await self.hub.connected_socket(member, sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         session = await self.get_session(sid)
-        await self.hub.disconnected(session["member"])
+        await self.hub.disconnected(session["member"], sid)
 
     async def handle_set_availability(self, sid: str, request: SetAvailability) -> dict[str, Any]:
         return await self.hub.set_availability((await self._identity(sid)).id, request.state)

@@ -116,6 +116,20 @@ class RedisRegistry:
     async def start_grace(self, member: str, until: float) -> None:
         await self.redis.zadd(self._key("grace"), {member: until})
 
+    async def socket_opened(self, member: str, sid: str) -> None:
+        await self.redis.sadd(self._key(f"sockets:{member}"), sid)
+
+    async def socket_closed(self, member: str, sid: str) -> int:
+        key = self._key(f"sockets:{member}")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.srem(key, sid)
+            pipe.scard(key)
+            _, remaining = await pipe.execute()
+        return int(remaining)
+
+    async def open_sockets(self, member: str) -> int:
+        return int(await self.redis.scard(self._key(f"sockets:{member}")))
+
     async def end_grace(self, member: str) -> bool:
         return bool(await self.redis.zrem(self._key("grace"), member))
 

@@ -46,6 +46,12 @@ class Registry(Protocol):
 
     async def open_calls(self) -> list[CallSession]: ...
     async def start_grace(self, member: str, until: float) -> None: ...
+    async def socket_opened(self, member: str, sid: str) -> None: ...
+
+    async def socket_closed(self, member: str, sid: str) -> int:
+        """Forget one socket of the member; returns how many they still have open."""
+
+    async def open_sockets(self, member: str) -> int: ...
     async def end_grace(self, member: str) -> bool: ...
     async def expired_graces(self, now: float) -> list[str]: ...
     async def waiting_visits(self) -> list[Visit]: ...
@@ -59,6 +65,8 @@ class MemoryRegistry:
     agent_call: dict[str, str] = field(default_factory=dict)
     #: Member ("customer:v1" / "agent:7") → the moment their grace period ends.
     grace: dict[str, float] = field(default_factory=dict)
+    #: Member → their open sockets (a second tab, or a reconnection before the old one timed out).
+    sockets: dict[str, set[str]] = field(default_factory=dict)
 
     async def get_visit(self, visit_id: str) -> Visit | None:
         return self.visits.get(visit_id)
@@ -106,6 +114,19 @@ class MemoryRegistry:
 
     async def start_grace(self, member: str, until: float) -> None:
         self.grace[member] = until
+
+    async def socket_opened(self, member: str, sid: str) -> None:
+        self.sockets.setdefault(member, set()).add(sid)
+
+    async def socket_closed(self, member: str, sid: str) -> int:
+        open_ones = self.sockets.get(member, set())
+        open_ones.discard(sid)
+        if not open_ones:
+            self.sockets.pop(member, None)
+        return len(open_ones)
+
+    async def open_sockets(self, member: str) -> int:
+        return len(self.sockets.get(member, ()))
 
     async def end_grace(self, member: str) -> bool:
         """True if the member was within their grace period (and now is back)."""

@@ -53,7 +53,8 @@ def verify_visit_token(secret: str, token: object, now: float) -> VisitClaims:
     if not isinstance(token, str) or token.count(".") != 1 or len(token) > 512:
         raise TokenError("malformed visit token")
     body, mac = token.split(".")
-    if not hmac.compare_digest(mac, _mac(secret, body)):
+    # Compared as bytes: compare_digest refuses non-ASCII text instead of answering False.
+    if not hmac.compare_digest(mac.encode(), _mac(secret, body).encode()):
         raise TokenError("visit token signature does not match")
     try:
         data = json.loads(_unb64(body))

@@ -470,8 +470,9 @@ async def test_login_redirect_only_follows_same_site_paths(client: TestClient) -
         "http://evil.example": "/console",
         "https://evil.example/console": "/console",
         # Browsers read a backslash as a slash: it must not come out as "//evil.example".
-        "/\\evil.example": None,
-        "/\t/evil.example": None,
+        "/\\evil.example": "/console",
+        "/\\evil.example/x": "/console",
+        "/\t/evil.example": "/console",
         "evil.example": "/console",
         "": "/console",
     }

@@ -388,3 +388,24 @@ async def test_supervisor_sees_and_steers_the_queue(  # type: ignore[no-untyped-
         assert bad["error"]["code"] == "invalid_payload"
     finally:
         await supervisor.close()
+
+
+async def test_closing_one_of_two_sockets_keeps_the_member(  # type: ignore[no-untyped-def]
+    server, connect_agent, connect_customer, clock
+) -> None:
+    """A second tab (or a reconnection before the old socket timed out) keeps the place."""
+    hub = server.app[HUB]
+    url = str(server.make_url("/"))
+    visit = await visit_token(server)
+    first, second = Peer("/customer"), Peer("/customer")
+    await first.connect(url, auth={"token": visit["token"]})
+    await first.call("join", JOIN)
+    await second.connect(url, auth={"token": visit["token"]})
+    await first.close()
+    clock.advance(seconds=60)
+    await hub.tick()
+    assert (await hub.position_of(visit["visit_id"]))["position"] == 1
+    # A client cannot fake the server's disconnect event either.
+    refused = await second.call("disconnect", {})
+    assert refused["ok"] is False and not hub.registry.grace
+    await second.close()

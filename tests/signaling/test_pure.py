@@ -55,6 +55,7 @@ def test_a_visit_token_round_trips() -> None:
         (12, 1.0, "malformed"),
         ("a.b.c", 1.0, "malformed"),
         ("x" * 600 + ".y", 1.0, "malformed"),
+        ("é.é", 1.0, "signature"),  # non-ASCII: refused, never a crash
     ],
 )
 def test_bad_visit_tokens_are_refused(token: object, now: float, message: str) -> None:

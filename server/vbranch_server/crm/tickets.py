@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbranch_server.crm.calendars import calendar_from_row
@@ -78,25 +78,42 @@ def ticket_sla_state(ticket: Ticket, now: datetime) -> SlaState:
     return sla_state(at, ticket.resolution_at_risk_at, ticket.resolution_due_at)
 
 
-async def _next_reference(session: AsyncSession, year: int) -> str:
-    # One row per year, bumped with a single UPDATE ... RETURNING: concurrent creators are
-    # serialised by the row lock (PostgreSQL) or the write lock (SQLite), never given one number twice.
+async def _bump_counter(session: AsyncSession, year: int) -> int:
     number = await session.scalar(
         update(TicketCounter)
         .where(TicketCounter.year == year)
         .values(last_number=TicketCounter.last_number + 1)
         .returning(TicketCounter.last_number)
     )
-    if number is None:
-        # First ticket of the year: create the counter. A concurrent creator may win the race;
-        # the savepoint keeps our transaction usable and the retry then bumps their row.
-        try:
-            async with session.begin_nested():
-                session.add(TicketCounter(year=year, last_number=0))
-        except IntegrityError:
-            pass
-        return await _next_reference(session, year)
-    return format_reference(year, number)
+    if number is not None:
+        return number
+    # First ticket of the year: create the counter. A concurrent creator may win the race;
+    # the savepoint keeps the transaction usable and the retry then bumps their row.
+    try:
+        async with session.begin_nested():
+            session.add(TicketCounter(year=year, last_number=0))
+    except IntegrityError:
+        pass
+    return await _bump_counter(session, year)
+
+
+async def _next_reference(session: AsyncSession, year: int) -> str:
+    """The next VB-YYYY-NNNNNN; never the same number twice.
+
+    PostgreSQL: a sequence per year. `nextval` takes no row lock, so concurrent creators never
+    wait for each other's transactions (a counter row would be locked until each commit).
+    SQLite has a single writer anyway: a counter row bumped in the creating transaction.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return format_reference(year, await _bump_counter(session, year))
+    sequence = f"ticket_reference_{year:04d}"
+    try:
+        async with session.begin_nested():
+            await session.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {sequence}"))
+    except DBAPIError:
+        pass  # a concurrent first ticket of the year created it first
+    number = await session.scalar(text(f"SELECT nextval('{sequence}')"))
+    return format_reference(year, int(number))
 
 
 async def _category(session: AsyncSession, code: str) -> ServiceCategory:
@@ -112,6 +129,9 @@ async def create_ticket(
     session: AsyncSession, new: NewTicket, now: datetime, actor: StaffUser | None
 ) -> CreatedTicket:
     category = await _category(session, new.category_code)
+    calendar = calendar_from_row(category.calendar)
+    # Before any write of ours: on SQLite our transaction must not hold the write lock yet.
+    reference = await _next_reference(session, now.astimezone(calendar.zone).year)
     if new.customer_id is not None:
         customer = await session.get(Customer, new.customer_id)
         if customer is None:
@@ -126,12 +146,11 @@ async def create_ticket(
         session.add(customer)
         await session.flush()
 
-    calendar = calendar_from_row(category.calendar)
     # Stored and shown in UTC; pages convert to the reader's zone.
     due = working_days_after(calendar, now, category.resolution_working_days).astimezone(UTC)
     code = new_secret_code()
     ticket = Ticket(
-        reference=await _next_reference(session, now.astimezone(calendar.zone).year),
+        reference=reference,
         secret_code_hash=hash_secret_code(code),
         status=TicketStatus.NEW,
         priority=new.priority,

@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import (
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # SQLite leaves foreign keys off unless asked; WAL lets readers run beside the single writer.
+    # SQLite leaves foreign keys off unless asked; WAL lets readers run beside the single writer,
+    # and writers queue for the lock (up to 30 s) instead of failing at once under a burst.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 

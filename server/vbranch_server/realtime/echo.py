@@ -67,7 +67,10 @@ async def echo(request: web.Request) -> web.Response:
         echoes.discard(pc)
         await pc.close()
         raise ApiError(400, "invalid_request", f"cannot answer this offer: {exc}") from None
-    request.app[ECHO_TASKS].add(asyncio.create_task(_close_later(pc, echoes)))
+    tasks = request.app[ECHO_TASKS]
+    closer = asyncio.create_task(_close_later(pc, echoes))
+    tasks.add(closer)
+    closer.add_done_callback(tasks.discard)
     answer = pc.localDescription
     return web.json_response({"type": answer.type, "sdp": answer.sdp})
 
@@ -75,8 +78,9 @@ async def echo(request: web.Request) -> web.Response:
 async def echo_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ECHOES], app[ECHO_TASKS] = set(), set()
     yield
-    for task in app[ECHO_TASKS]:
+    pending = list(app[ECHO_TASKS])  # their done-callbacks shrink the set as they finish
+    for task in pending:
         task.cancel()
-    for task in app[ECHO_TASKS]:
+    for task in pending:
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -15,7 +15,7 @@ from typing import Any
 
 import socketio
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from vbranch_queue.core.model import RoutingConfig, Skills
 from vbranch_queue.memory import MemoryRoutingStore
@@ -45,6 +45,7 @@ TICK_SECONDS = 0.5
 #: One process at a time runs the timers (offer and connect timeouts, grace periods, pushes):
 #: it holds this lease in Redis and renews it each tick; if it dies another takes over.
 TIMER_LEASE_MS = 3000
+REDIS_CONNECTIONS = 200
 
 
 def _shared_state(
@@ -55,7 +56,11 @@ def _shared_state(
     from vbranch_queue.redis_store import RedisRoutingStore
     from vbranch_signaling.redis_registry import RedisRegistry
 
-    client = Redis.from_url(settings.redis_url, decode_responses=True)
+    # A blocking pool: under a burst, callers wait for a connection instead of failing at once.
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=10, decode_responses=True
+    )
+    client = Redis.from_pool(pool)  # closing the client closes its pool
     prefix = settings.redis_prefix
     return (
         RedisRoutingStore(client, config, prefix=prefix + "q:"),

@@ -136,6 +136,9 @@ def _safe_next(target: str | None, fallback: str) -> str:
     # Only same-site paths: an open redirect after login is a phishing tool.
     if not target or not target.startswith("/") or target.startswith("//"):
         return fallback
+    # Browsers read "/\\host" as "//host"; control characters have no place in a path either.
+    if "\\" in target or any(ord(c) < 32 for c in target):
+        return fallback
     parts = urlsplit(target)
     return fallback if parts.scheme or parts.netloc else target
 

@@ -1,0 +1,3 @@
+from bench.signaling.cli import main
+
+raise SystemExit(main())

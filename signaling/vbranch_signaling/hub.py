@@ -583,18 +583,15 @@ class CallHub:
                 # One member's failure must not cost the others their grace handling.
                 log.exception("ending the grace period of %s failed; retrying soon", room)
                 await self.registry.start_grace(room, now + 5)
-        await self._push_positions()
-        await self._push_states()
+        # Positions and the snapshot read every waiting customer and every agent: at most once a
+        # second (real time), however often the timers tick.
+        if time.monotonic() - self._last_push >= STATS_INTERVAL_SECONDS:
+            self._last_push = time.monotonic()
+            await self._push_positions()
+            await self._push_states()
 
     async def _push_states(self) -> None:
-        """Supervisors get the whole picture once a second; agents hear of their own state changes.
-
-        A snapshot reads every queue and agent, so it is taken at most once a second (real time),
-        however often the timers tick.
-        """
-        if time.monotonic() - self._last_push < STATS_INTERVAL_SECONDS:
-            return
-        self._last_push = time.monotonic()
+        """Supervisors get the whole picture; agents hear of their own state changes."""
         stats = await self.supervisor_stats()
         await self.emitter.emit("stats", stats, to=SUPERVISORS_ROOM, namespace=SUPERVISOR_NS)
         for view in stats["agents"]:

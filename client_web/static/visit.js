@@ -170,7 +170,11 @@ function connectSocket() {
     showPosition(ack);
   });
   socket.on("disconnect", () => { if (!$("step-after").hidden) return; say(t("visit.reconnecting")); });
-  socket.on("queue_position", showPosition);
+  socket.on("queue_position", (data) => {
+    // Sent only to people in line: if we thought we were in a call, we missed "requeued".
+    if (state.callId && !state.ended) { endPeer(); state.callId = null; show("step-waiting"); }
+    showPosition(data);
+  });
   socket.on("requeued", (data) => { endPeer(); show("step-waiting"); showPosition(data); });
   socket.on("connected", onConnected);
   socket.on("signal", (message) => { state.chain = state.chain.then(() => onSignal(message)).catch(console.error); });
@@ -344,6 +348,7 @@ function endPeer() {
 }
 
 function onCallEnded(data) {
+  if (state.ended) return; // repeated after a reconnection
   endPeer();
   state.ended = data;
   $("reference").textContent = t("visit.reference", { reference: data.ticket_reference });

@@ -243,6 +243,7 @@ class CallHub:
                 display_name=join.display_name,
                 phone=join.phone,
                 enqueued_at=now,
+                ended=None,
             )
         )
         if offer is not None:
@@ -465,22 +466,22 @@ class CallHub:
         await self._record("the end of the call", self.crm.call_ended(call, None))
         offers = await self._end_for_agent(call)
         visit = await self.registry.get_visit(call.customer_id)
-        await self._emit(
-            customer(call.customer_id),
-            "call_ended",
-            {
-                "call_id": call.call_id,
-                "reason": call.end.value if call.end else None,
-                "ticket_reference": call.ticket_reference,
-                "secret_code": visit.secret_code if visit else None,
-            },
-        )
+        ended = {
+            "call_id": call.call_id,
+            "reason": call.end.value if call.end else None,
+            "ticket_reference": call.ticket_reference,
+            "secret_code": visit.secret_code if visit else None,
+        }
+        await self._emit(customer(call.customer_id), "call_ended", ended)
         await self._emit(
             agent(call.agent_id),
             "call_ended",
             {"call_id": call.call_id, "reason": call.end.value if call.end else None},
         )
-        await self.registry.drop_visit(call.customer_id)
+        if visit is not None:
+            # Kept until the customer's socket goes for good: a customer who was offline at this
+            # moment gets the reference and secret code again when they reconnect.
+            await self.registry.put_visit(replace(visit, needs=None, call_id=None, ended=ended))
         await self._offered(offers)
         return {}
 
@@ -520,6 +521,8 @@ class CallHub:
                         "ticket_reference": call.ticket_reference,
                     },
                 )
+            elif visit.ended is not None:
+                await self._emit(member, "call_ended", visit.ended)
             elif visit.needs is not None:
                 self._last_positions.pop(member.id, None)
             return

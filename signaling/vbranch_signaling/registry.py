@@ -7,7 +7,7 @@ same state for several processes. The hub talks only to the `Registry` interface
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from vbranch_queue.core.model import Needs
 from vbranch_signaling.calls import CallSession, CallState
@@ -29,6 +29,8 @@ class Visit:
     call_id: str | None = None
     #: Left by the agent who transferred the customer, for the next agent.
     handoff_note: str | None = None
+    #: The `call_ended` message once the call is over, to repeat to a customer who reconnects.
+    ended: dict[str, Any] | None = None
 
 
 class Registry(Protocol):

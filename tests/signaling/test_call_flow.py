@@ -409,3 +409,36 @@ async def test_closing_one_of_two_sockets_keeps_the_member(  # type: ignore[no-u
     refused = await second.call("disconnect", {})
     assert refused["ok"] is False and not hub.registry.grace
     await second.close()
+
+
+async def test_a_customer_offline_when_the_call_ends_still_gets_the_code(  # type: ignore[no-untyped-def]
+    server, connect_agent, clock
+) -> None:
+    hub = server.app[HUB]
+    agent = await connect_agent("agent.ar")
+    await agent.call("set_availability", {"state": "available"})
+    visit = await visit_token(server)
+    url = str(server.make_url("/"))
+    customer = Peer("/customer")
+    await customer.connect(url, auth={"token": visit["token"]})
+    await customer.call("join", JOIN)
+    offer = await agent.next("offer")
+    answer = await agent.call("accept", {"offer_id": offer["offer_id"]})
+    await customer.next("connected")
+    await customer.call("media_connected", {"call_id": answer["call_id"]})
+    await customer.close()
+    await _grace_started(hub, f"customer:{visit['visit_id']}")
+    assert (await agent.call("hang_up", {"call_id": answer["call_id"]}))["ok"]
+    back = Peer("/customer")
+    await back.connect(url, auth={"token": visit["token"]})
+    try:
+        ended = await back.next("call_ended")
+        assert ended["ticket_reference"] == answer["ticket_reference"]
+        assert len(ended["secret_code"]) == 10
+    finally:
+        await back.close()
+    # Gone for good: the finished visit is forgotten after the grace period.
+    await _grace_started(hub, f"customer:{visit['visit_id']}")
+    clock.advance(seconds=31)
+    await hub.tick()
+    assert await hub.registry.get_visit(visit["visit_id"]) is None

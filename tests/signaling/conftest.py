@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -110,3 +111,37 @@ def connect_customer(server: TestServer, peers: list[Peer]) -> Callable[..., Awa
         return peer
 
     return connect
+
+
+@dataclass
+class CallInProgress:
+    agent: Peer
+    customer: Peer
+    offer: dict[str, Any]
+    answer: dict[str, Any]
+
+    @property
+    def call_id(self) -> str:
+        return str(self.answer["call_id"])
+
+
+PENSIONS_AR = {"category": "pensions", "language": "ar", "sign_language": False}
+
+
+@pytest.fixture
+def start_call(connect_agent, connect_customer) -> Callable[..., Awaitable[CallInProgress]]:  # type: ignore[no-untyped-def]
+    """An agent available, a customer in line, the offer accepted and the customer connected."""
+
+    async def start(
+        agent_username: str = "agent.ar", join: dict[str, Any] | None = None
+    ) -> CallInProgress:
+        agent = await connect_agent(agent_username)
+        await agent.call("set_availability", {"state": "available"})
+        customer = await connect_customer()
+        await customer.call("join", join or PENSIONS_AR)
+        offer = await agent.next("offer")
+        answer = await agent.call("accept", {"offer_id": offer["offer_id"]})
+        await customer.next("connected")
+        return CallInProgress(agent, customer, offer, answer)
+
+    return start

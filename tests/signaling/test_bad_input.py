@@ -85,15 +85,12 @@ def state_of(hub) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     )
 
 
-async def test_hostile_events_change_nothing(server, connect_agent, connect_customer) -> None:  # type: ignore[no-untyped-def]
+async def test_hostile_events_change_nothing(
+    server, start_call, connect_agent, connect_customer
+) -> None:  # type: ignore[no-untyped-def]
     hub = server.app[HUB]
-    agent = await connect_agent("agent.ar")
-    await agent.call("set_availability", {"state": "available"})
-    customer = await connect_customer()
-    await customer.call("join", JOIN)
-    offer = await agent.next("offer")
-    call_id = (await agent.call("accept", {"offer_id": offer["offer_id"]}))["call_id"]
-    await customer.next("connected")
+    call = await start_call()
+    agent, customer, offer, call_id = call.agent, call.customer, call.offer, call.call_id
 
     stranger = await connect_customer()
     other_agent = await connect_agent("agent.sign")  # logged in, but away: no offers, no calls

@@ -110,14 +110,9 @@ async def test_a_whole_call(server, connect_agent, connect_customer, clock, sett
     )
 
 
-async def test_relay_rules(server, connect_agent, connect_customer) -> None:  # type: ignore[no-untyped-def]
-    agent = await connect_agent("agent.ar")
-    await agent.call("set_availability", {"state": "available"})
-    customer = await connect_customer()
-    await customer.call("join", JOIN)
-    offer = await agent.next("offer")
-    call_id = (await agent.call("accept", {"offer_id": offer["offer_id"]}))["call_id"]
-    await customer.next("connected")
+async def test_relay_rules(server, start_call, connect_customer) -> None:  # type: ignore[no-untyped-def]
+    call = await start_call()
+    agent, customer, offer, call_id = call.agent, call.customer, call.offer, call.call_id
     stranger = await connect_customer()
 
     def error_code(ack):  # type: ignore[no-untyped-def]
@@ -282,16 +277,11 @@ async def test_a_waiting_customer_keeps_their_place_through_a_drop(  # type: ign
 
 
 async def test_an_agent_lost_mid_call_sends_the_customer_to_the_front(  # type: ignore[no-untyped-def]
-    server, connect_agent, connect_customer, clock
+    server, start_call, connect_agent, connect_customer, clock
 ) -> None:
     hub = server.app[HUB]
-    agent = await connect_agent("agent.ar")
-    await agent.call("set_availability", {"state": "available"})
-    customer = await connect_customer()
-    await customer.call("join", JOIN)
-    offer = await agent.next("offer")
-    answer = await agent.call("accept", {"offer_id": offer["offer_id"]})
-    await customer.next("connected")
+    call = await start_call()
+    agent, customer, answer = call.agent, call.customer, call.answer
     await customer.call("media_connected", {"call_id": answer["call_id"]})
     later = await connect_customer()
     await later.call("join", JOIN)
@@ -309,16 +299,11 @@ async def test_an_agent_lost_mid_call_sends_the_customer_to_the_front(  # type: 
 
 
 async def test_a_call_that_never_connects_returns_the_customer_to_the_front(  # type: ignore[no-untyped-def]
-    server, connect_agent, connect_customer, clock
+    server, start_call, clock
 ) -> None:
     hub = server.app[HUB]
-    agent = await connect_agent("agent.ar")
-    await agent.call("set_availability", {"state": "available"})
-    customer = await connect_customer()
-    await customer.call("join", JOIN)
-    offer = await agent.next("offer")
-    answer = await agent.call("accept", {"offer_id": offer["offer_id"]})
-    await customer.next("connected")
+    call = await start_call()
+    agent, customer, answer = call.agent, call.customer, call.answer
     clock.advance(seconds=31)
     await hub.tick()
     assert (await customer.next("requeued"))["reason"] == "connect_failed"

@@ -15,11 +15,22 @@ from vbranch_queue.core.model import Needs
 from vbranch_signaling.calls import CallEnd, CallSession, CallState
 from vbranch_signaling.registry import Visit
 
-_REPLACE_CALL = """
+# Stores a call and its indexes in one step. With an expected state (ARGV[2] not empty) it is a
+# compare-and-set: nothing changes unless the stored call is still in that state.
+_STORE_CALL = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
-if not current then return 0 end
-if cjson.decode(current)['state'] ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if ARGV[2] ~= '' then
+  if not current or cjson.decode(current)['state'] ~= ARGV[2] then return 0 end
+end
+if ARGV[4] == 'done' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[5])
+  if redis.call('HGET', KEYS[3], ARGV[6]) == ARGV[1] then redis.call('HDEL', KEYS[3], ARGV[6]) end
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  redis.call('HSET', KEYS[2], ARGV[5], ARGV[1])
+  redis.call('HSET', KEYS[3], ARGV[6], ARGV[1])
+end
 return 1
 """
 
@@ -60,7 +71,7 @@ def _call(raw: Any) -> CallSession:
 class RedisRegistry:
     def __init__(self, redis: Redis, prefix: str = "vb:s:") -> None:
         self.redis, self.prefix = redis, prefix
-        self._replace = redis.register_script(_REPLACE_CALL)
+        self._store = redis.register_script(_STORE_CALL)
 
     def _key(self, name: str) -> str:
         return self.prefix + name
@@ -87,28 +98,25 @@ class RedisRegistry:
         call_id = await self.redis.hget(self._key("agent_call"), agent_id)
         return await self.get_call(_text(call_id)) if call_id else None
 
+    async def _store_call(self, call: CallSession, expected: CallState | None) -> bool:
+        stored = await self._store(
+            keys=[self._key("calls"), self._key("offer_call"), self._key("agent_call")],
+            args=[
+                call.call_id,
+                expected.value if expected else "",
+                _call_json(call),
+                call.state.value,
+                call.offer_id,
+                call.agent_id,
+            ],
+        )
+        return bool(stored)
+
     async def put_call(self, call: CallSession) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if call.state is CallState.DONE:
-                pipe.hdel(self._key("calls"), call.call_id)
-                pipe.hdel(self._key("offer_call"), call.offer_id)
-                # Only forget the agent's call if it is this one (they may have a newer one).
-                current = await self.redis.hget(self._key("agent_call"), call.agent_id)
-                if current is not None and _text(current) == call.call_id:
-                    pipe.hdel(self._key("agent_call"), call.agent_id)
-            else:
-                pipe.hset(self._key("calls"), call.call_id, _call_json(call))
-                pipe.hset(self._key("offer_call"), call.offer_id, call.call_id)
-                pipe.hset(self._key("agent_call"), call.agent_id, call.call_id)
-            await pipe.execute()
+        await self._store_call(call, None)
 
     async def replace_call(self, old: CallSession, new: CallSession) -> bool:
-        swapped = await self._replace(
-            keys=[self._key("calls")], args=[old.call_id, old.state.value, _call_json(new)]
-        )
-        if swapped:
-            await self.put_call(new)  # the indexes, and forgetting a finished call
-        return bool(swapped)
+        return await self._store_call(new, old.state)
 
     async def open_calls(self) -> list[CallSession]:
         return [_call(raw) for raw in (await self.redis.hgetall(self._key("calls"))).values()]

@@ -1,0 +1,101 @@
+"""The call registry's contract, on memory and on the real Redis: compare-and-set transitions,
+indexes that follow the calls, visits, sockets and grace periods."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+from redis.asyncio import Redis
+
+from vbranch_queue.core.model import Needs
+from vbranch_signaling.calls import CallSession, CallState, accepted, connected, hung_up, wrapped_up
+from vbranch_signaling.redis_registry import RedisRegistry
+from vbranch_signaling.registry import MemoryRegistry, Visit
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def registry_kind(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    return request.param, request.getfixturevalue("redis_url") if request.param == "redis" else None
+
+
+@pytest.fixture
+async def registry(registry_kind) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
+    kind, url = registry_kind
+    if kind == "memory":
+        yield MemoryRegistry()
+        return
+    client = Redis.from_url(url, decode_responses=True)
+    prefix = f"vbt-reg-{uuid.uuid4().hex[:8]}:"
+    yield RedisRegistry(client, prefix=prefix)
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+def _call(call_id: str = "k1", agent_id: str = "7") -> CallSession:
+    return CallSession(
+        call_id,
+        "v1",
+        agent_id,
+        f"o-{call_id}",
+        "pensions|ar|-",
+        100.0,
+        110.0,
+        offer_expires_at=130.0,
+    )
+
+
+async def test_compare_and_set_moves_a_call_only_once(registry) -> None:  # type: ignore[no-untyped-def]
+    offered = _call()
+    await registry.put_call(offered)
+    connecting = accepted(offered, 115.0, "VB-2026-000001")
+    assert await registry.replace_call(offered, connecting)
+    assert not await registry.replace_call(offered, connecting)  # the second mover loses
+    assert await registry.get_call("k1") == connecting
+    assert await registry.call_for_offer("o-k1") == connecting
+    assert await registry.call_of_agent("7") == connecting
+    # A late writer holding an old state cannot put it back.
+    in_call = connected(connecting, 118.0)
+    ended = hung_up(in_call, 200.0)
+    assert await registry.replace_call(connecting, in_call)
+    assert await registry.replace_call(in_call, ended)
+    assert not await registry.replace_call(connecting, in_call)
+    assert (await registry.get_call("k1")).state is CallState.WRAP_UP
+
+
+async def test_a_finished_call_leaves_no_index_but_keeps_the_agents_newer_call(registry) -> None:  # type: ignore[no-untyped-def]
+    old = wrapped_up(hung_up(connected(accepted(_call("k1"), 1.0, "r"), 2.0), 3.0), 4.0)
+    newer = _call("k2")
+    await registry.put_call(hung_up(connected(accepted(_call("k1"), 1.0, "r"), 2.0), 3.0))
+    await registry.put_call(newer)  # the agent's next offer, made by another process
+    assert await registry.replace_call(replace(old, state=CallState.WRAP_UP), old)
+    assert await registry.get_call("k1") is None
+    assert await registry.call_for_offer("o-k1") is None
+    assert await registry.call_of_agent("7") == newer
+    assert [c.call_id for c in await registry.open_calls()] == ["k2"]
+
+
+async def test_visits_sockets_and_grace(registry) -> None:  # type: ignore[no-untyped-def]
+    visit = Visit(
+        "v1", "ar", display_name="هدى", needs=Needs("pensions", "ar", True), ended={"call_id": "k1"}
+    )
+    await registry.put_visit(visit)
+    assert await registry.get_visit("v1") == visit
+    assert await registry.waiting_visits() == [visit]
+    await registry.socket_opened("customer:v1", "s1")
+    await registry.socket_opened("customer:v1", "s2")
+    assert await registry.socket_closed("customer:v1", "s1") == 1
+    assert await registry.open_sockets("customer:v1") == 1
+    assert await registry.socket_closed("customer:v1", "s2") == 0
+    await registry.start_grace("customer:v1", 130.0)
+    assert await registry.expired_graces(129.0) == []
+    assert await registry.expired_graces(130.0) == ["customer:v1"]
+    assert await registry.expired_graces(131.0) == []  # claimed once
+    await registry.start_grace("agent:7", 10.0)
+    assert await registry.end_grace("agent:7") and not await registry.end_grace("agent:7")
+    await registry.drop_visit("v1")
+    assert await registry.get_visit("v1") is None

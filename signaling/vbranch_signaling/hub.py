@@ -135,25 +135,30 @@ class CallHub:
                 offer_expires_at=offer.expires_at,
             )
             await self.registry.put_call(call)
-            visit = await self.registry.get_visit(offer.customer_id)
-            await self._emit(
-                agent(offer.agent_id),
-                "offer",
-                {
-                    "offer_id": offer.offer_id,
-                    "expires_at": offer.expires_at,
-                    "timeout_seconds": offer.expires_at - now,
-                    "waited_seconds": max(0.0, now - offer.enqueued_at),
-                    "customer": {
-                        "display_name": visit.display_name if visit else None,
-                        "language": offer.needs.language,
-                        "category": offer.needs.category,
-                        "sign_language": offer.needs.sign_language,
-                        "handoff_note": visit.handoff_note if visit else None,
-                        "ticket_reference": visit.ticket_reference if visit else None,
-                    },
+            await self._send_offer(call)
+
+    async def _send_offer(self, call: CallSession) -> None:
+        now = self.clock()
+        visit = await self.registry.get_visit(call.customer_id)
+        needs = Needs.from_bucket(call.bucket)
+        await self._emit(
+            agent(call.agent_id),
+            "offer",
+            {
+                "offer_id": call.offer_id,
+                "expires_at": call.offer_expires_at,
+                "timeout_seconds": max(0.0, call.offer_expires_at - now),
+                "waited_seconds": max(0.0, now - call.enqueued_at),
+                "customer": {
+                    "display_name": visit.display_name if visit else None,
+                    "language": needs.language,
+                    "category": needs.category,
+                    "sign_language": needs.sign_language,
+                    "handoff_note": visit.handoff_note if visit else None,
+                    "ticket_reference": visit.ticket_reference if visit else None,
                 },
-            )
+            },
+        )
 
     async def _move(self, old: CallSession, new: CallSession) -> None:
         """Store a transition, or refuse it if someone else moved the call first."""
@@ -394,7 +399,9 @@ class CallHub:
             else:
                 offers = await self.routing.finish_wrap_up(agent_id, now)
         except AgentBusy:
-            offers = []  # the wrap-up time already ran out: the agent is available
+            # The wrap-up time ran out already (or the agent stepped away meanwhile): make the
+            # state the one asked for, as availability would, so the answer is true.
+            return await self.set_availability(agent_id, request.next_state)
         await self._offered(offers)
         return {"state": request.next_state}
 
@@ -527,6 +534,8 @@ class CallHub:
                 self._last_positions.pop(member.id, None)
             return
         call = await self.registry.call_of_agent(member.id)
+        if call is not None and call.state is CallState.OFFERED:
+            await self._send_offer(call)  # a reloaded console must not miss its offer
         if call is not None and call.state in {CallState.CONNECTING, CallState.IN_CALL}:
             await self._emit(
                 member,

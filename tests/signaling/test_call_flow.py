@@ -427,3 +427,18 @@ async def test_a_customer_offline_when_the_call_ends_still_gets_the_code(  # typ
     clock.advance(seconds=31)
     await hub.tick()
     assert await hub.registry.get_visit(visit["visit_id"]) is None
+
+
+async def test_a_reloaded_console_gets_its_pending_offer_again(
+    server, connect_agent, connect_customer
+) -> None:  # type: ignore[no-untyped-def]
+    agent = await connect_agent("agent.ar")
+    await agent.call("set_availability", {"state": "available"})
+    customer = await connect_customer()
+    await customer.call("join", JOIN)
+    offer = await agent.next("offer")
+    await agent.close()
+    again = await connect_agent("agent.ar")
+    resent = await again.next("offer")
+    assert resent["offer_id"] == offer["offer_id"]
+    assert (await again.call("accept", {"offer_id": resent["offer_id"]}))["ok"]

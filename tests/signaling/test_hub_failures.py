@@ -117,3 +117,14 @@ async def test_an_offer_withdrawn_meanwhile_cannot_be_accepted() -> None:
     assert (
         await _agent_state(routing) is AgentState.OFFERED
     )  # routing still holds the offer: no call started
+
+
+async def test_finishing_a_wrap_up_that_already_ran_out_reports_the_true_state() -> None:
+    hub, emitter, routing = await _hub(set())
+    [offer] = [data for to, event, data in emitter.sent if event == "offer"]
+    call_id = (await hub.accept("7", offer["offer_id"]))["call_id"]
+    await hub.hang_up(customer("v1"), call_id)
+    await routing.expire(100.0 + 31)  # the wrap-up time ran out: routing made the agent available
+    answer = await hub.finish_wrap_up("7", FinishWrapUp(call_id=call_id, next_state="away"))
+    assert answer == {"state": "away"}
+    assert await _agent_state(routing) is AgentState.AWAY

@@ -6,7 +6,7 @@ same state for several processes. The hub talks only to the `Registry` interface
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vbranch_queue.core.model import Needs
@@ -142,7 +142,3 @@ class MemoryRegistry:
 
     async def waiting_visits(self) -> list[Visit]:
         return [v for v in self.visits.values() if v.needs is not None and v.call_id is None]
-
-
-def with_call(visit: Visit, call_id: str | None) -> Visit:
-    return replace(visit, call_id=call_id)

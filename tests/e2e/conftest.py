@@ -53,3 +53,15 @@ def clock(clock):  # type: ignore[no-untyped-def]
     """Sunday 2026-11-22 11:00 in Riyadh, 11:30 in Tehran: every demo service is open."""
     clock.now = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
     return clock
+
+
+async def serious_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """axe-core's serious and critical findings on the page, as "rule (impact)"."""
+    from axe_playwright_python.async_playwright import Axe
+
+    results = await Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']})"
+        for v in results.response["violations"]
+        if v["impact"] in {"serious", "critical"}
+    ]

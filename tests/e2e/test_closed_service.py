@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
 
 from vbranch_server.app import create_app
 
 from ..signaling.conftest import ROUTING
+from .conftest import serious_violations
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -38,12 +38,7 @@ async def test_leave_a_request_when_closed(  # type: ignore[no-untyped-def]
         lines = await page.locator("#request-result p").all_text_contents()
         reference = next(word for line in lines for word in line.split() if word.startswith("VB-"))
         code = lines[2].split()[-1]
-        results = await Axe().run(page)
-        assert [
-            v["id"]
-            for v in results.response["violations"]
-            if v["impact"] in {"serious", "critical"}
-        ] == []
+        assert await serious_violations(page) == []
         await page.screenshot(path=artifacts / "01-request-left.png")
 
         await page.goto(f"{base}/track?reference={reference}&lang={lang}")

@@ -9,12 +9,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
 
 from vbranch_server.app import create_app
 
 from ..signaling.aiortc_peer import ProtocolPeer, eventually
 from ..signaling.conftest import ROUTING, Peer, staff_cookie
+from .conftest import serious_violations
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -25,15 +25,6 @@ FRAMES_DECODED = """async () => {
   stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") decoded += s.framesDecoded || 0; });
   return decoded;
 }"""
-
-
-async def serious_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
-    results = await Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']})"
-        for v in results.response["violations"]
-        if v["impact"] in {"serious", "critical"}
-    ]
 
 
 @pytest.mark.parametrize("lang", ["en", "ar"])

@@ -4,11 +4,11 @@ missing; and the start page has no serious accessibility problem in either langu
 from __future__ import annotations
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
 
 from vbranch_server.app import create_app
 
 from ..signaling.conftest import ROUTING
+from .conftest import serious_violations
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -55,12 +55,7 @@ async def test_start_and_track_pages_pass_axe(
         for path in ("/", "/track", "/login"):
             await page.goto(f"{base}{path}?lang={lang}")
             assert await page.get_attribute("html", "lang") == lang
-            results = await Axe().run(page)
-            serious = [
-                v["id"]
-                for v in results.response["violations"]
-                if v["impact"] in {"serious", "critical"}
-            ]
+            serious = await serious_violations(page)
             assert serious == [], (path, serious)
     finally:
         await context.close()

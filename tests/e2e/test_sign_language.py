@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
 
 from vbranch_server.app import create_app
 
 from ..signaling.conftest import ROUTING, Peer, staff_cookie
+from .conftest import serious_violations
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -42,12 +42,7 @@ async def test_sign_language_goes_only_to_a_signer(  # type: ignore[no-untyped-d
         await page.click("#join")
         await page.wait_for_selector("#step-waiting:not([hidden])")
         await page.wait_for_selector("#position:not(:empty)")
-        results = await Axe().run(page)
-        assert [
-            v["id"]
-            for v in results.response["violations"]
-            if v["impact"] in {"serious", "critical"}
-        ] == []
+        assert await serious_violations(page) == []
         await page.screenshot(path=artifacts / "01-waiting.png")
         # The hearing agent is free, yet is not offered the call.
         await asyncio.sleep(1.5)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from vbranch_server.i18n import load_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -64,9 +65,19 @@ def test_import_layers_hold() -> None:
 CATALOGS = ROOT / "server" / "vbranch_server" / "messages"
 
 
+def test_a_catalog_is_merged_from_its_parts_and_a_key_may_not_be_defined_twice(tmp_path) -> None:
+    (tmp_path / "en.json").write_text('{"a": "A"}')
+    (tmp_path / "console.en.json").write_text('{"b": "B"}')
+    (tmp_path / "open.json").write_text('{"c": "not English"}')
+    assert load_catalog(tmp_path, "en") == {"a": "A", "b": "B"}
+    (tmp_path / "other.en.json").write_text('{"a": "again"}')
+    with pytest.raises(ValueError, match=r"other\.en\.json defines keys already defined: a"):
+        load_catalog(tmp_path, "en")
+
+
 def test_catalogs_have_the_same_keys_and_no_empty_text() -> None:
-    ar = json.loads((CATALOGS / "ar.json").read_text("utf-8"))
-    en = json.loads((CATALOGS / "en.json").read_text("utf-8"))
+    ar = load_catalog(CATALOGS, "ar")
+    en = load_catalog(CATALOGS, "en")
     assert set(ar) == set(en)
     assert all(v.strip() for v in [*ar.values(), *en.values()])
     # Placeholders must match, or one language would fail to format.
@@ -75,7 +86,7 @@ def test_catalogs_have_the_same_keys_and_no_empty_text() -> None:
 
 
 def test_every_message_key_used_by_a_template_exists() -> None:
-    en = json.loads((CATALOGS / "en.json").read_text("utf-8"))
+    en = load_catalog(CATALOGS, "en")
     templates = [
         *ROOT.glob("client_web/templates/*.html"),
         *ROOT.glob("agent_console/templates/*.html"),

@@ -21,14 +21,29 @@ class Catalogs:
 
     @classmethod
     def load(cls, folder: Path = CATALOG_DIR) -> Catalogs:
-        return cls(
-            {lang: json.loads((folder / f"{lang}.json").read_text("utf-8")) for lang in LANGUAGES}
-        )
+        return cls({lang: load_catalog(folder, lang) for lang in LANGUAGES})
 
     def gettext(self, lang: str, key: str, **values: object) -> str:
         # A missing key shows itself rather than failing the page; a test keeps catalogs complete.
         text = self.messages.get(lang, {}).get(key) or self.messages[DEFAULT_LANGUAGE].get(key, key)
         return text.format(**values) if values else text
+
+
+def load_catalog(folder: Path, lang: str) -> dict[str, str]:
+    """`<lang>.json` merged with every `<area>.<lang>.json` (one file per part of the product).
+
+    A key defined twice is an error: two parts of the product must not fight over one text.
+    """
+    merged: dict[str, str] = {}
+    for path in sorted(folder.glob(f"*{lang}.json")):
+        if path.name != f"{lang}.json" and not path.name.endswith(f".{lang}.json"):
+            continue
+        part = json.loads(path.read_text("utf-8"))
+        twice = sorted(set(part) & set(merged))
+        if twice:
+            raise ValueError(f"{path.name} defines keys already defined: {', '.join(twice)}")
+        merged.update(part)
+    return merged
 
 
 def pick_language(request: web.Request) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
-from vbranch_queue.core.model import AgentState, Needs, Offer, Skills
+from vbranch_queue.core.model import AgentState, Needs, Offer, RoutingConfig, Skills
 from vbranch_queue.errors import AgentBusy, RoutingError
 from vbranch_queue.store import RoutingStore
 from vbranch_signaling.calls import (
@@ -107,6 +107,8 @@ class CallHub:
         ice_servers: Callable[[str], list[dict[str, Any]]],
         config: HubConfig | None = None,
         registry: Registry | None = None,
+        supervision: Supervision | None = None,
+        routing_config: RoutingConfig | None = None,
     ) -> None:
         self.routing, self.crm, self.emitter = routing, crm, emitter
         self.clock, self.new_id, self.ice_servers = clock, new_id, ice_servers
@@ -115,6 +117,12 @@ class CallHub:
         self._last_positions: dict[str, tuple[int, float | None]] = {}
         self._last_agent_states: dict[str, AgentState] = {}
         self._last_push = float("-inf")
+        #: Where supervisor actions are audited and queues sampled (None: nowhere, e.g. a bench).
+        self.supervision = supervision
+        #: The routing engine's service-level thresholds, shown beside each queue's figures.
+        self.routing_config = routing_config or RoutingConfig()
+        self._agent_names: dict[str, str] = {}
+        self._last_sample_minute: int | None = None
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -606,6 +614,13 @@ class CallHub:
         """Supervisors get the whole picture; agents hear of their own state changes."""
         stats = await self.supervisor_stats()
         await self.emitter.emit("stats", stats, to=SUPERVISORS_ROOM, namespace=SUPERVISOR_NS)
+        # Only the process running the timers gets here, so each minute is sampled once.
+        minute = int(stats["now"] // 60)
+        if self.supervision is not None and minute != self._last_sample_minute:
+            self._last_sample_minute = minute
+            await self._record(
+                "the queue sample", self.supervision.queues_sampled(minute * 60.0, stats["queues"])
+            )
         for view in stats["agents"]:
             state = AgentState(view["state"])
             if self._last_agent_states.get(view["agent_id"]) is not state:
@@ -652,10 +667,48 @@ class CallHub:
                 await self._emit(customer(visit.visit_id), "queue_position", position)
 
     async def supervisor_stats(self) -> dict[str, Any]:
-        snapshot = await self.routing.snapshot(self.clock())
+        """The whole live picture for supervisors: queues, agents, calls and who waits.
+
+        Costs one snapshot, one read of the waiting visits and open calls, and one `waiting` read
+        per non-empty queue (at most 50 customers each); agents' names are cached.
+        """
+        now = self.clock()
+        snapshot = await self.routing.snapshot(now)
+        visits = {v.visit_id: v for v in await self.registry.waiting_visits()}
+        calls = [
+            c
+            for c in await self.registry.open_calls()
+            if c.state in {CallState.OFFERED, CallState.CONNECTING, CallState.IN_CALL}
+        ]
+        names_of_customers = {
+            c.customer_id: v.display_name
+            for c in calls
+            if (v := await self.registry.get_visit(c.customer_id)) is not None
+        }
+        waiting: list[dict[str, Any]] = []
+        for q in snapshot.queues:
+            if q.waiting == 0:
+                continue
+            for position, w in enumerate(await self.routing.waiting(q.needs), start=1):
+                visit = visits.get(w.customer_id)
+                waiting.append(
+                    {
+                        "customer_id": w.customer_id,
+                        "display_name": visit.display_name if visit else None,
+                        "queue": q.needs.bucket,
+                        "category": q.needs.category,
+                        "language": q.needs.language,
+                        "sign_language": q.needs.sign_language,
+                        "position": position,
+                        "priority": w.base_priority,
+                        "enqueued_at": w.enqueued_at,
+                    }
+                )
         return {
+            "now": now,
             "queues": [
                 {
+                    "queue": q.needs.bucket,
                     "category": q.needs.category,
                     "language": q.needs.language,
                     "sign_language": q.needs.sign_language,
@@ -664,6 +717,8 @@ class CallHub:
                     "answered": q.answered,
                     "answered_in_time": q.answered_in_time,
                     "service_level": q.service_level,
+                    "service_level_target": SERVICE_LEVEL_GOALS[q.needs.sign_language],
+                    "service_level_seconds": self.routing_config.threshold_for(q.needs),
                     "average_speed_of_answer": q.average_speed_of_answer,
                     "abandoned": q.abandoned,
                     "abandonment_rate": q.abandonment_rate,
@@ -673,33 +728,111 @@ class CallHub:
             "agents": [
                 {
                     "agent_id": a.agent_id,
+                    "display_name": await self._agent_name(a.agent_id),
                     "state": a.state.value,
                     "state_since": a.state_since,
                     "customer_id": a.customer_id,
+                    "customer_name": names_of_customers.get(a.customer_id or ""),
                     "calls_today": a.calls_today,
                 }
                 for a in snapshot.agents
             ],
+            "calls": [
+                {
+                    "call_id": c.call_id,
+                    "state": c.state.value,
+                    "agent_id": c.agent_id,
+                    "agent_name": await self._agent_name(c.agent_id),
+                    "customer_id": c.customer_id,
+                    "customer_name": names_of_customers.get(c.customer_id),
+                    "queue": c.bucket,
+                    "since": c.connected_at or c.accepted_at or c.offered_at,
+                    "ticket_reference": c.ticket_reference,
+                }
+                for c in sorted(calls, key=lambda c: c.offered_at)
+            ],
+            "waiting": waiting,
         }
 
-    # --- supervisor actions ---------------------------------------------------------------------
+    async def _agent_name(self, agent_id: str) -> str | None:
+        if agent_id not in self._agent_names:
+            try:
+                name = await self.crm.agent_name(agent_id)
+            except Exception:
+                log.exception("the name of agent %s could not be read", agent_id)
+                return None
+            if not name:
+                return None
+            self._agent_names[agent_id] = name
+        return self._agent_names[agent_id]
 
-    async def supervisor_set_priority(self, customer_id: str, priority: int) -> dict[str, Any]:
+    # --- supervisor actions ---------------------------------------------------------------------
+    # Each lands in the audit log with the supervisor's staff id, once it has succeeded.
+
+    async def _audit(self, by: str, action: str, target: str, details: dict[str, Any]) -> None:
+        if self.supervision is not None:
+            await self._record(
+                f"the audit of {action}",
+                self.supervision.action_taken(by, action, target, details, self.clock()),
+            )
+
+    async def supervisor_set_priority(
+        self, customer_id: str, priority: int, *, by: str
+    ) -> dict[str, Any]:
         await self.routing.set_priority(customer_id, priority, self.clock())
         visit = await self.registry.get_visit(customer_id)
         if visit is not None:
             await self.registry.put_visit(replace(visit, priority=priority))
+        await self._audit(by, "set_priority", customer_id, {"priority": priority})
         return {}
 
-    async def supervisor_move(self, customer_id: str, needs: Needs) -> dict[str, Any]:
+    async def supervisor_move(self, customer_id: str, needs: Needs, *, by: str) -> dict[str, Any]:
+        if not await self.crm.has_category(needs.category):
+            raise HubError("invalid_payload", f"unknown service category {needs.category!r}")
         offer = await self.routing.move(customer_id, needs, self.clock())
         visit = await self.registry.get_visit(customer_id)
         if visit is not None:
             await self.registry.put_visit(replace(visit, needs=needs))
+        await self._audit(
+            by,
+            "move",
+            customer_id,
+            {
+                "category": needs.category,
+                "language": needs.language,
+                "sign_language": needs.sign_language,
+            },
+        )
         if offer is not None:
             await self._offered([offer])
         return {}
 
-    async def supervisor_offer_to(self, customer_id: str, agent_id: str) -> dict[str, Any]:
+    async def supervisor_offer_to(
+        self, customer_id: str, agent_id: str, *, by: str
+    ) -> dict[str, Any]:
         await self._offered([await self.routing.offer_to(customer_id, agent_id, self.clock())])
+        await self._audit(by, "offer_to", customer_id, {"agent_id": agent_id})
         return {}
+
+    async def supervisor_set_agent_state(
+        self, agent_id: str, state: str, *, by: str
+    ) -> dict[str, Any]:
+        result = await self.set_availability(agent_id, state)
+        await self._audit(by, "set_agent_state", agent_id, {"state": result["state"]})
+        return result
+
+
+#: The share of calls to answer within the routing engine's threshold (20 s; 30 s for sign
+#: language, `RoutingConfig.threshold_for`): keyed by whether the queue needs sign language.
+SERVICE_LEVEL_GOALS = {False: 0.80, True: 0.85}
+
+
+class Supervision(Protocol):
+    """Where supervisor actions are audited and queue samples kept (the server: its database)."""
+
+    async def action_taken(
+        self, staff_id: str, action: str, target: str, details: dict[str, Any], at: float
+    ) -> None: ...
+
+    async def queues_sampled(self, minute: float, queues: list[dict[str, Any]]) -> None:
+        """The queues' figures at the start of `minute` (a timestamp), from `supervisor_stats`."""

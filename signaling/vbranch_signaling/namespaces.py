@@ -234,19 +234,32 @@ class SupervisorNamespace(StaffNamespace):
         super().__init__("/supervisor", hub, lookup)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        await self._authenticate(environ)
+        staff = await self._authenticate(environ)
+        # Kept for the audit log: every action names the supervisor who took it.
+        await self.save_session(sid, {"staff_id": staff.staff_id})
         await self.enter_room(sid, SUPERVISORS_ROOM)
         await self.emit("stats", await self.hub.supervisor_stats(), to=sid)
 
+    async def _supervisor(self, sid: str) -> str:
+        return str((await self.get_session(sid))["staff_id"])
+
     async def handle_set_priority(self, sid: str, request: SetPriority) -> dict[str, Any]:
-        return await self.hub.supervisor_set_priority(request.customer_id, request.priority)
+        return await self.hub.supervisor_set_priority(
+            request.customer_id, request.priority, by=await self._supervisor(sid)
+        )
 
     async def handle_move(self, sid: str, request: Move) -> dict[str, Any]:
         needs = Needs(request.category, request.language, request.sign_language)
-        return await self.hub.supervisor_move(request.customer_id, needs)
+        return await self.hub.supervisor_move(
+            request.customer_id, needs, by=await self._supervisor(sid)
+        )
 
     async def handle_offer_to(self, sid: str, request: OfferTo) -> dict[str, Any]:
-        return await self.hub.supervisor_offer_to(request.customer_id, request.agent_id)
+        return await self.hub.supervisor_offer_to(
+            request.customer_id, request.agent_id, by=await self._supervisor(sid)
+        )
 
     async def handle_set_agent_state(self, sid: str, request: SetAgentState) -> dict[str, Any]:
-        return await self.hub.set_availability(request.agent_id, AgentState(request.state).value)
+        return await self.hub.supervisor_set_agent_state(
+            request.agent_id, AgentState(request.state).value, by=await self._supervisor(sid)
+        )

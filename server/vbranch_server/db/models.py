@@ -292,3 +292,37 @@ class CallRecord(Base):
     outcome: Mapped[str | None] = mapped_column(String(48))
     rating: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(Text)
+
+
+class SupervisorAction(Base):
+    """The audit log of supervisor actions on the live queue: who did what, to whom, when."""
+
+    __tablename__ = "supervisor_actions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    #: set_priority, move, offer_to or set_agent_state.
+    action: Mapped[str] = mapped_column(String(32))
+    #: The customer (visit id) or agent (staff id) acted on.
+    target: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]]
+
+    staff: Mapped[StaffUser] = relationship(lazy="joined")
+
+
+class QueueSample(Base):
+    """Each queue's waiting count and day counters, once a minute, for the dashboard's charts."""
+
+    __tablename__ = "queue_samples"
+    __table_args__ = (UniqueConstraint("taken_at", "queue", name="uq_queue_samples_minute"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    #: The start of the minute sampled: two processes sampling one minute store it once.
+    taken_at: Mapped[datetime]
+    queue: Mapped[str] = mapped_column(String(120))
+    waiting: Mapped[int] = mapped_column(Integer)
+    #: The routing store's counters for the day so far (they restart at the day's start).
+    answered: Mapped[int] = mapped_column(Integer)
+    answered_in_time: Mapped[int] = mapped_column(Integer)
+    abandoned: Mapped[int] = mapped_column(Integer)

@@ -23,6 +23,7 @@ from vbranch_queue.store import RoutingStore
 from vbranch_server.auth.sessions import SESSION_COOKIE, find_session
 from vbranch_server.keys import CLOCK, DB
 from vbranch_server.realtime.crm_port import DatabaseCrm
+from vbranch_server.realtime.supervision_port import DatabaseSupervision
 from vbranch_server.settings import Settings
 from vbranch_signaling.hub import CallHub, HubConfig
 from vbranch_signaling.ice import ice_servers
@@ -122,6 +123,8 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
         ice_servers=servers_for,
         config=HubConfig(wrap_up_seconds=config.wrap_up_seconds),
         registry=registry,
+        supervision=DatabaseSupervision(app),
+        routing_config=config,
     )
 
     async def staff_of(environ: dict[str, Any]) -> StaffIdentity | None:

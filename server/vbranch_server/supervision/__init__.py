@@ -1,0 +1,1 @@
+"""What supervisors see beyond the live queue: the audit log, queue samples and charts, reports."""

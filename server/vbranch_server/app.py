@@ -34,6 +34,7 @@ from vbranch_server.realtime.wiring import setup_realtime
 from vbranch_server.settings import Settings
 from vbranch_server.web import (
     auth_views,
+    console_api,
     files_api,
     health,
     openapi,
@@ -127,6 +128,7 @@ def create_app(
         visits_api,
         files_api,
         requests_api,
+        console_api,
         echo,
     ):
         app.router.add_routes(module.routes)

@@ -9,10 +9,13 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from vbranch_server.auth.sessions import SESSION_COOKIE, authenticate, close_session, open_session
+from vbranch_server.crm.rules import ALLOWED_TRANSITIONS
 from vbranch_server.db.models import StaffRole, StaffSession, StaffUser
-from vbranch_server.keys import CLOCK, DB, LOGIN_LIMITER, METRICS, SETTINGS
+from vbranch_server.i18n import pick_language
+from vbranch_server.keys import CATALOGS, CLOCK, DB, LOGIN_LIMITER, METRICS, SETTINGS
+from vbranch_server.realtime.wiring import HUB
 from vbranch_server.web.errors import ApiError, read_json_model
-from vbranch_server.web.pages import render
+from vbranch_server.web.pages import render, services_with_hours
 from vbranch_server.web.schemas import LoginRequest, LoginResponse, StaffOut
 from vbranch_server.web.security import (
     ANY_STAFF,
@@ -22,8 +25,12 @@ from vbranch_server.web.security import (
     requires,
     staff_user,
 )
+from vbranch_server.web.supervisor_api import supervisor_page_context
 
 routes = web.RouteTableDef()
+
+#: Wrap-up outcome codes the console offers (the protocol's `outcome`: a short lowercase name).
+CONSOLE_OUTCOMES = ("resolved", "follow_up", "documents_missing", "referred", "no_action")
 
 #: Double-submit cookie protecting the login form itself, before any session exists.
 LOGIN_CSRF_COOKIE = "vb_login_csrf"
@@ -204,10 +211,36 @@ async def logout_submit(request: web.Request) -> web.Response:
 @routes.get("/console")
 @requires(StaffRole.AGENT, StaffRole.SUPERVISOR, StaffRole.ADMIN)
 async def console_page(request: web.Request) -> web.Response:
-    return render(request, "console.html", user=staff_user(request))
+    staff = current_staff(request)
+    assert staff is not None
+    lang = pick_language(request)
+    messages = request.app[CATALOGS].messages[lang]
+    services = await services_with_hours(request)
+    # Only the texts the console shows travel to the browser, in the page's language.
+    wanted = ("console.", "language.")
+    return render(
+        request,
+        "console.html",
+        user=staff.user,
+        services=services,
+        outcomes=CONSOLE_OUTCOMES,
+        config={
+            "lang": lang,
+            "messages": {k: v for k, v in messages.items() if k.startswith(wanted)},
+            "services": {service["code"]: service for service in services},
+            "wrap_up_seconds": request.app[HUB].config.wrap_up_seconds,
+            "csrf_token": staff.csrf_token,
+            # The status choices offered are the ones the tickets API will accept.
+            "transitions": {
+                status.value: sorted(target.value for target in targets)
+                for status, targets in ALLOWED_TRANSITIONS.items()
+            },
+        },
+    )
 
 
 @routes.get("/supervisor")
 @requires(StaffRole.SUPERVISOR, StaffRole.ADMIN)
 async def supervisor_page(request: web.Request) -> web.Response:
-    return render(request, "supervisor.html", user=staff_user(request))
+    context = await supervisor_page_context(request)
+    return render(request, "supervisor.html", user=staff_user(request), **context)

@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from vbranch_server.web import console_api
 from vbranch_server.web import schemas as s
 from vbranch_server.web.security import public
 
@@ -120,6 +121,7 @@ def openapi_document() -> dict[str, Any]:
         s.TrackRequest,
         s.TrackedTicket,
         s.ErrorResponse,
+        *console_api.OPENAPI_MODELS,
     ]
     _, defs = models_json_schema([(m, "serialization") for m in models], ref_template=_REF)
     ticket_ops = {"security": _STAFF, "tags": ["tickets"]}
@@ -323,6 +325,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": _answers(200, s.TrackedTicket, 400, 404, 415, 429),
                 }
             },
+            **console_api.openapi_paths(_answers, _body),
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",

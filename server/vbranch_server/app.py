@@ -40,6 +40,7 @@ from vbranch_server.web import (
     openapi,
     pages,
     requests_api,
+    supervisor_api,
     tickets_api,
     track_api,
     visits_api,
@@ -129,6 +130,7 @@ def create_app(
         files_api,
         requests_api,
         console_api,
+        supervisor_api,
         echo,
     ):
         app.router.add_routes(module.routes)

@@ -12,6 +12,7 @@ from pydantic.json_schema import models_json_schema
 from vbranch_server.web import console_api
 from vbranch_server.web import schemas as s
 from vbranch_server.web.security import public
+from vbranch_server.web.supervisor_api import openapi_paths as supervisor_paths
 
 routes = web.RouteTableDef()
 
@@ -326,6 +327,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             **console_api.openapi_paths(_answers, _body),
+            **supervisor_paths(_answers),
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",

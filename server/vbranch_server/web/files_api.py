@@ -97,8 +97,13 @@ async def download_file(request: web.Request) -> web.StreamResponse:
         headers={
             "Content-Type": attachment.content_type,
             "Content-Disposition": f"inline; filename*=UTF-8''{quote(attachment.original_name)}",
-            # Shown inside the console's viewer, never able to run script of its own.
-            "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; object-src 'self'",
+            # Shown inside the console's viewer (a frame of our own pages only), never able to run
+            # script of its own.
+            "Content-Security-Policy": (
+                "sandbox; default-src 'none'; img-src 'self'; object-src 'self'; "
+                "frame-ancestors 'self'"
+            ),
+            "X-Frame-Options": "SAMEORIGIN",
             "Cache-Control": "private, no-store",
         },
     )

@@ -272,3 +272,37 @@ async def test_the_console_refuses_the_wrong_people(  # type: ignore[no-untyped-
         assert "namespace" in (await page.text_content("#error"))
     finally:
         await context.close()
+
+
+async def test_an_offer_not_answered_is_withdrawn_from_the_console(  # type: ignore[no-untyped-def]
+    aiohttp_server, settings, clock, demo_data, browser
+) -> None:
+    """The countdown runs down, the offer goes when its time is up, and the console says why."""
+    server = await aiohttp_server(create_app(settings, clock=clock, routing=ROUTING))
+    base = str(server.make_url("/")).rstrip("/")
+    errors: list[str] = []
+    console = await open_console(browser, base, "agent.en", "en", errors)
+    customer_context = await browser.new_context()
+    customer = await customer_context.new_page()
+    try:
+        await go_available(console)
+        await customer.goto(f"{base}/visit?category=pensions&lang=en")
+        await customer.click("#start")
+        await customer.wait_for_selector("#step-device:not([hidden])")
+        await customer.click("#join")
+        await console.wait_for_selector("#offer:not([hidden])", timeout=20000)
+        assert await console.text_content("#offer-sign") == "Not needed"
+        first = await console.text_content("#offer-countdown")
+        await console.wait_for_function(
+            f"() => document.getElementById('offer-countdown').textContent !== {first!r}"
+        )
+        offered = await console.evaluate("() => window.agentConsole.offer.offer_id")
+        clock.advance(seconds=21)  # the hub's timer sees the offer's time is up
+        await console.wait_for_selector("#status:has-text('not answered in time')", timeout=10000)
+        # The customer keeps their place; this agent, still the only one free, is offered them anew.
+        await console.wait_for_selector("#offer:not([hidden])")
+        assert await console.evaluate("() => window.agentConsole.offer.offer_id") != offered
+        assert errors == []
+    finally:
+        await console.context.close()
+        await customer_context.close()

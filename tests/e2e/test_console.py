@@ -177,14 +177,37 @@ async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
             ).all()
         assert "Asked about the March payment" in notes
         assert await console.get_attribute("#ticket-sla", "class") == "sla on_track"
+        # A status change, offered only as the workflow allows, lands in the history too.
+        await console.select_option("#status-select", "pending")
+        await console.click("#status-submit")
+        await console.wait_for_function(
+            "() => [...document.querySelectorAll('#status-select option')].map(o => o.value)"
+            ".join() === 'open,resolved'"
+        )
+        assert await console.locator("#ticket-history li").count() == 6
 
         # Chat both ways.
         await console.fill("#chat-text", "Welcome")
         await console.press("#chat-text", "Enter")
+        await console.wait_for_selector("#chat-log li:has-text('Welcome')")  # acknowledged
         await customer.wait_for_selector("#chat-log li:has-text('Welcome')")
         await customer.fill("#chat-text", "Thank you")
         await customer.press("#chat-text", "Enter")
         await console.wait_for_selector("#chat-log li:has-text('Thank you')")
+
+        # The agent shares their own screen: the customer's page shows it (after renegotiation,
+        # this time offered by the agent's side); mute is a toggle that says its state.
+        await console.click("#share")
+        await customer.wait_for_function(
+            "() => document.getElementById('remote-video').videoWidth === 1280", timeout=15000
+        )
+        assert await console.get_attribute("#share", "aria-pressed") == "true"
+        await console.click("#mute")
+        assert await console.get_attribute("#mute", "aria-pressed") == "true"
+        assert not await console.evaluate(
+            "() => window.agentCall.local.getAudioTracks()[0].enabled"
+        )
+        await console.click("#mute")
 
         assert await serious_violations(console) == []
         await console.screenshot(path=artifacts / "03-in-call.png", full_page=True)

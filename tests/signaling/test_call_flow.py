@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import socketio
 from sqlalchemy import select
 
 from vbranch_server.db.engine import create_engine, session_factory
-from vbranch_server.db.models import CallRecord, Ticket, TicketStatus
+from vbranch_server.db.models import CallRecord, Ticket, TicketChannel, TicketEvent, TicketStatus
 from vbranch_server.realtime.wiring import HUB
 
 from .aiortc_peer import eventually
@@ -29,6 +31,28 @@ async def _ticket_and_call(settings, reference: str):  # type: ignore[no-untyped
             ticket = await db.scalar(select(Ticket).where(Ticket.reference == reference))
             record = await db.scalar(select(CallRecord).where(CallRecord.ticket_id == ticket.id))
             return ticket, record
+    finally:
+        await engine.dispose()
+
+
+async def _history(settings, ticket_id: int) -> list[tuple[str, str | None, str | None]]:  # type: ignore[no-untyped-def]
+    """The ticket's history lines as (kind, actor's username, body or new status)."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as db:
+            events = await db.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket_id)
+                .order_by(TicketEvent.id)
+            )
+            return [
+                (
+                    e.kind.value,
+                    e.actor.username if e.actor else e.actor_label,
+                    e.body or e.to_status or (str(e.assigned_to_id) if e.assigned_to_id else None),
+                )
+                for e in events
+            ]
     finally:
         await engine.dispose()
 
@@ -101,7 +125,19 @@ async def test_a_whole_call(server, connect_agent, connect_customer, clock, sett
 
     ticket, record = await _ticket_and_call(settings, answer["ticket_reference"])
     assert ticket.status is TicketStatus.OPEN  # first response given when the call connected
-    assert ticket.first_response_at is not None
+    assert ticket.first_response_at == record.connected_at == clock() - timedelta(seconds=120)
+    assert (ticket.channel, ticket.subject, ticket.assigned_agent_id) == (
+        TicketChannel.VIDEO,
+        "Video visit",
+        record.agent_id,
+    )
+    assert ticket.first_response_due_at < ticket.resolution_at_risk_at < ticket.resolution_due_at
+    assert await _history(settings, ticket.id) == [
+        ("created", "agent.ar", "new"),
+        ("assignment", "agent.ar", str(record.agent_id)),
+        ("status_change", "agent.ar", "open"),
+        ("note", "agent.ar", "Explained pension dates"),
+    ]
     assert (record.wait_seconds, record.talk_seconds, record.end_reason, record.outcome) == (
         3,
         120,

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, exists, insert, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from vbranch_server.crm.calendars import calendar_from_row
 from vbranch_server.crm.rules import (
@@ -35,7 +36,13 @@ from vbranch_server.db.models import (
     TicketPriority,
     TicketStatus,
 )
-from vbranch_server.sla import SlaState, at_risk_from, sla_state, working_days_after
+from vbranch_server.sla import (
+    BusinessCalendar,
+    SlaState,
+    at_risk_from,
+    sla_state,
+    working_days_after,
+)
 
 
 class NotFoundError(LookupError):
@@ -78,8 +85,15 @@ def ticket_sla_state(ticket: Ticket, now: datetime) -> SlaState:
     return sla_state(at, ticket.resolution_at_risk_at, ticket.resolution_due_at)
 
 
-async def _bump_counter(session: AsyncSession, year: int) -> int:
-    number = await session.scalar(
+Database = AsyncSession | AsyncConnection
+
+
+def _dialect_name(db: Database) -> str:
+    return db.dialect.name if isinstance(db, AsyncConnection) else db.get_bind().dialect.name
+
+
+async def _bump_counter(db: Database, year: int) -> int:
+    number = await db.scalar(
         update(TicketCounter)
         .where(TicketCounter.year == year)
         .values(last_number=TicketCounter.last_number + 1)
@@ -90,30 +104,81 @@ async def _bump_counter(session: AsyncSession, year: int) -> int:
     # First ticket of the year: create the counter. A concurrent creator may win the race;
     # the savepoint keeps the transaction usable and the retry then bumps their row.
     try:
-        async with session.begin_nested():
-            session.add(TicketCounter(year=year, last_number=0))
+        async with db.begin_nested():
+            await db.execute(insert(TicketCounter).values(year=year, last_number=0))
     except IntegrityError:
         pass
-    return await _bump_counter(session, year)
+    return await _bump_counter(db, year)
 
 
-async def _next_reference(session: AsyncSession, year: int) -> str:
+async def next_reference(db: Database, year: int) -> str:
     """The next VB-YYYY-NNNNNN; never the same number twice.
 
     PostgreSQL: a sequence per year. `nextval` takes no row lock, so concurrent creators never
     wait for each other's transactions (a counter row would be locked until each commit).
     SQLite has a single writer anyway: a counter row bumped in the creating transaction.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return format_reference(year, await _bump_counter(session, year))
+    if _dialect_name(db) != "postgresql":
+        return format_reference(year, await _bump_counter(db, year))
     sequence = f"ticket_reference_{year:04d}"
     try:
-        async with session.begin_nested():
-            await session.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {sequence}"))
+        async with db.begin_nested():
+            await db.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {sequence}"))
     except DBAPIError:
         pass  # a concurrent first ticket of the year created it first
-    number = await session.scalar(text(f"SELECT nextval('{sequence}')"))
+    number = await db.scalar(text(f"SELECT nextval('{sequence}')"))
     return format_reference(year, int(number))
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    first_response_due_at: datetime
+    resolution_due_at: datetime
+    resolution_at_risk_at: datetime
+
+
+def deadlines_for(
+    calendar: BusinessCalendar, first_response_days: int, resolution_days: int, now: datetime
+) -> Deadlines:
+    """A new ticket's SLA clocks, counted in the category's working days (stored in UTC)."""
+    due = working_days_after(calendar, now, resolution_days).astimezone(UTC)
+    return Deadlines(
+        first_response_due_at=working_days_after(calendar, now, first_response_days).astimezone(
+            UTC
+        ),
+        resolution_due_at=due,
+        resolution_at_risk_at=at_risk_from(calendar, now, due).astimezone(UTC),
+    )
+
+
+def event_row(
+    ticket_id: int,
+    kind: TicketEventKind,
+    now: datetime,
+    actor_id: int | None,
+    *,
+    body: str | None = None,
+    from_status: TicketStatus | None = None,
+    to_status: TicketStatus | None = None,
+    assigned_to_id: int | None = None,
+) -> dict[str, Any]:
+    """One line of a ticket's history, as column values."""
+    return {
+        "ticket_id": ticket_id,
+        "kind": kind,
+        "actor_staff_id": actor_id,
+        # Who acted when no staff member did.
+        "actor_label": None
+        if actor_id is not None
+        else "customer"
+        if kind is TicketEventKind.NOTE
+        else "system",
+        "body": body,
+        "from_status": from_status.value if from_status else None,
+        "to_status": to_status.value if to_status else None,
+        "assigned_to_id": assigned_to_id,
+        "created_at": now,
+    }
 
 
 async def _category(session: AsyncSession, code: str) -> ServiceCategory:
@@ -131,7 +196,7 @@ async def create_ticket(
     category = await _category(session, new.category_code)
     calendar = calendar_from_row(category.calendar)
     # Before any write of ours: on SQLite our transaction must not hold the write lock yet.
-    reference = await _next_reference(session, now.astimezone(calendar.zone).year)
+    reference = await next_reference(session, now.astimezone(calendar.zone).year)
     if new.customer_id is not None:
         customer = await session.get(Customer, new.customer_id)
         if customer is None:
@@ -147,7 +212,9 @@ async def create_ticket(
         await session.flush()
 
     # Stored and shown in UTC; pages convert to the reader's zone.
-    due = working_days_after(calendar, now, category.resolution_working_days).astimezone(UTC)
+    deadlines = deadlines_for(
+        calendar, category.first_response_working_days, category.resolution_working_days, now
+    )
     code = new_secret_code()
     ticket = Ticket(
         reference=reference,
@@ -162,11 +229,9 @@ async def create_ticket(
         assigned_agent_id=new.assigned_agent_id,
         created_at=now,
         updated_at=now,
-        first_response_due_at=working_days_after(
-            calendar, now, category.first_response_working_days
-        ).astimezone(UTC),
-        resolution_due_at=due,
-        resolution_at_risk_at=at_risk_from(calendar, now, due).astimezone(UTC),
+        first_response_due_at=deadlines.first_response_due_at,
+        resolution_due_at=deadlines.resolution_due_at,
+        resolution_at_risk_at=deadlines.resolution_at_risk_at,
     )
     session.add(ticket)
     await session.flush()
@@ -200,15 +265,16 @@ def _record(
 ) -> None:
     session.add(
         TicketEvent(
-            ticket_id=ticket.id,
-            kind=kind,
-            actor_staff_id=actor.id if actor else None,
-            actor_label=None if actor else "customer" if kind is TicketEventKind.NOTE else "system",
-            body=body,
-            from_status=from_status.value if from_status else None,
-            to_status=to_status.value if to_status else None,
-            assigned_to_id=assigned_to_id,
-            created_at=now,
+            **event_row(
+                ticket.id,
+                kind,
+                now,
+                actor.id if actor else None,
+                body=body,
+                from_status=from_status,
+                to_status=to_status,
+                assigned_to_id=assigned_to_id,
+            )
         )
     )
 

@@ -1,25 +1,28 @@
-"""The call hub's CRM on the database: tickets opened at accept, call records, wrap-up notes."""
+"""The call hub's CRM on the database: tickets opened at accept, call records, wrap-up notes.
+
+Service categories and agents' names are read for every call but change rarely (an
+administrator's edit): they are kept for `REFRESH_SECONDS`, so a new or deactivated service or a
+renamed agent shows on calls within that time.
+"""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from vbranch_queue.core.model import Needs
-from vbranch_server.crm import tickets as crm
-from vbranch_server.db.models import (
-    CallRecord,
-    ServiceCategory,
-    StaffUser,
-    Ticket,
-    TicketChannel,
-    TicketStatus,
-)
-from vbranch_server.keys import DB
+from vbranch_server.crm import call_log
+from vbranch_server.crm.calendars import calendar_from_row
+from vbranch_server.db.models import BusinessCalendarRow, ServiceCategory, StaffUser
+from vbranch_server.keys import DB, ENGINE
 from vbranch_signaling.calls import CallSession
 from vbranch_signaling.registry import Visit
+
+REFRESH_SECONDS = 30.0
 
 
 def _at(seconds: float | None) -> datetime | None:
@@ -30,109 +33,103 @@ class DatabaseCrm:
     def __init__(self, app: web.Application) -> None:
         # The database opens at start-up, after the hub is built: look it up at each call.
         self.app = app
+        self._categories: dict[str, call_log.CategoryTerms] = {}
+        self._categories_read = float("-inf")
+        self._names: dict[str, tuple[float, str]] = {}
+
+    async def _category_terms(self) -> dict[str, call_log.CategoryTerms]:
+        if time.monotonic() - self._categories_read < REFRESH_SECONDS:
+            return self._categories
+        async with self.app[DB]() as db:
+            rows = (
+                await db.scalars(
+                    select(ServiceCategory)
+                    .where(ServiceCategory.active)
+                    .options(
+                        selectinload(ServiceCategory.calendar).selectinload(
+                            BusinessCalendarRow.custom_holidays
+                        )
+                    )
+                )
+            ).all()
+        self._categories = {
+            row.code: call_log.CategoryTerms(
+                id=row.id,
+                calendar=calendar_from_row(row.calendar),
+                first_response_working_days=row.first_response_working_days,
+                resolution_working_days=row.resolution_working_days,
+            )
+            for row in rows
+        }
+        self._categories_read = time.monotonic()
+        return self._categories
 
     async def has_category(self, code: str) -> bool:
-        async with self.app[DB]() as db:
-            found = await db.scalar(
-                select(ServiceCategory.id).where(
-                    ServiceCategory.code == code, ServiceCategory.active
-                )
-            )
-        return found is not None
+        return code in await self._category_terms()
 
     async def agent_name(self, agent_id: str) -> str:
-        async with self.app[DB]() as db:
-            user = await db.get(StaffUser, int(agent_id))
-        return user.display_name if user else ""
+        cached = self._names.get(agent_id)
+        if cached is not None and time.monotonic() - cached[0] < REFRESH_SECONDS:
+            return cached[1]
+        async with self.app[ENGINE].connect() as db:
+            name = await db.scalar(
+                select(StaffUser.display_name).where(StaffUser.id == int(agent_id))
+            )
+        self._names[agent_id] = (time.monotonic(), name or "")
+        return name or ""
 
     async def open_ticket(self, call: CallSession, visit: Visit) -> tuple[str, str | None]:
-        now = _at(call.accepted_at) or datetime.now(UTC)
-        agent_id = int(call.agent_id)
-        async with self.app[DB]() as db, db.begin():
-            agent = await db.get(StaffUser, agent_id)
-            if visit.ticket_reference is not None:
-                ticket = await db.scalar(
-                    select(Ticket).where(Ticket.reference == visit.ticket_reference)
-                )
-                if ticket is not None:
-                    await crm.assign(db, ticket, agent_id, now, agent)
-                    await self._record(db, call, ticket, now)
-                    return ticket.reference, None
-            needs = Needs.from_bucket(call.bucket)
-            created = await crm.create_ticket(
-                db,
-                crm.NewTicket(
-                    category_code=needs.category,
-                    subject="Video visit",
-                    channel=TicketChannel.VIDEO,
-                    language=needs.language,
-                    customer_name=visit.display_name,
-                    customer_phone=visit.phone,
-                    assigned_agent_id=agent_id,
-                ),
-                now,
-                agent,
-            )
-            await self._record(db, call, created.ticket, now)
-            return created.ticket.reference, created.secret_code
-
-    async def _record(self, db, call: CallSession, ticket: Ticket, now: datetime) -> None:  # type: ignore[no-untyped-def]
-        db.add(
-            CallRecord(
-                call_id=call.call_id,
-                ticket_id=ticket.id,
-                agent_id=int(call.agent_id),
-                visit_id=call.customer_id,
-                queue=call.bucket,
-                enqueued_at=_at(call.enqueued_at),
-                accepted_at=now,
-                wait_seconds=max(0.0, (call.accepted_at or call.enqueued_at) - call.enqueued_at),
-            )
+        start = call_log.CallStart(
+            call_id=call.call_id,
+            agent_id=int(call.agent_id),
+            visit_id=call.customer_id,
+            queue=call.bucket,
+            enqueued_at=_at(call.enqueued_at) or datetime.now(UTC),
+            accepted_at=_at(call.accepted_at) or datetime.now(UTC),
+            wait_seconds=max(0.0, (call.accepted_at or call.enqueued_at) - call.enqueued_at),
         )
-
-    async def _call_and_ticket(self, db, call_id: str) -> tuple[CallRecord, Ticket] | None:  # type: ignore[no-untyped-def]
-        record = await db.scalar(select(CallRecord).where(CallRecord.call_id == call_id))
-        if record is None:
-            return None
-        return record, await db.get(Ticket, record.ticket_id)
+        needs = Needs.from_bucket(call.bucket)
+        terms = (await self._category_terms()).get(needs.category)
+        async with self.app[ENGINE].begin() as db:
+            if visit.ticket_reference is not None and await call_log.continue_ticket(
+                db, visit.ticket_reference, start
+            ):
+                return visit.ticket_reference, None
+            if terms is None:
+                raise LookupError(f"unknown service category {needs.category!r}")
+            caller = call_log.Caller(visit.display_name, visit.phone, needs.language)
+            return await call_log.open_video_ticket(db, terms, caller, start)
 
     async def call_connected(self, call: CallSession) -> None:
-        now = _at(call.connected_at) or datetime.now(UTC)
-        async with self.app[DB]() as db, db.begin():
-            found = await self._call_and_ticket(db, call.call_id)
-            if found is None:
-                return
-            record, ticket = found
-            record.connected_at = now
-            agent = await db.get(StaffUser, int(call.agent_id))
-            # The first response is the moment the customer first saw an agent.
-            if ticket.status is TicketStatus.NEW and agent is not None:
-                await crm.change_status(db, ticket, TicketStatus.OPEN, now, agent)
-            elif ticket.first_response_at is None:
-                ticket.first_response_at = now
+        async with self.app[ENGINE].begin() as db:
+            await call_log.media_connected(
+                db,
+                call.call_id,
+                int(call.agent_id),
+                _at(call.connected_at) or datetime.now(UTC),
+            )
 
     async def call_ended(self, call: CallSession, note: str | None) -> None:
-        async with self.app[DB]() as db, db.begin():
-            found = await self._call_and_ticket(db, call.call_id)
-            if found is None:
-                return
-            record, ticket = found
-            record.ended_at = _at(call.ended_at)
-            record.talk_seconds = call.talk_seconds
-            record.end_reason = call.end.value if call.end else None
-            if note:
-                agent = await db.get(StaffUser, int(call.agent_id))
-                await crm.add_note(db, ticket, note, record.ended_at or datetime.now(UTC), agent)
+        async with self.app[ENGINE].begin() as db:
+            await call_log.call_ended(
+                db,
+                call.call_id,
+                ended_at=_at(call.ended_at) or datetime.now(UTC),
+                talk_seconds=call.talk_seconds,
+                end_reason=call.end.value if call.end else None,
+                note=note,
+                agent_id=int(call.agent_id),
+            )
 
     async def wrap_up_finished(
         self, call: CallSession, outcome: str | None, notes: str | None
     ) -> None:
-        async with self.app[DB]() as db, db.begin():
-            found = await self._call_and_ticket(db, call.call_id)
-            if found is None:
-                return
-            record, ticket = found
-            record.outcome = outcome
-            if notes:
-                agent = await db.get(StaffUser, int(call.agent_id))
-                await crm.add_note(db, ticket, notes, datetime.now(UTC), agent)
+        async with self.app[ENGINE].begin() as db:
+            await call_log.wrap_up_finished(
+                db,
+                call.call_id,
+                outcome=outcome,
+                notes=notes,
+                agent_id=int(call.agent_id),
+                now=datetime.now(UTC),
+            )

@@ -2,8 +2,9 @@
 
 A call touches the database four times: at accept (the ticket and the call record), when media
 connects (first response), at hang-up and at the end of wrap-up. These run on the signaling
-path for every call, so they use SQLAlchemy Core on one connection: no ORM session, no identity
-map and none of the eager relationship loads that reading a whole `Ticket` brings (category,
+path for every call, so they use SQLAlchemy Core on one connection: statements on the tables rather
+than the mapped classes, so no ORM session, no identity map, no ORM bulk-persistence pass and
+none of the eager relationship loads that reading a whole `Ticket` brings (category,
 calendar, holidays, customer, agent). The ticket rules stay those of `crm.tickets`: the same
 reference numbers, SLA deadlines and history lines.
 """
@@ -65,12 +66,12 @@ class Caller:
 
 
 async def _add_events(db: AsyncConnection, rows: list[dict[str, object]]) -> None:
-    await db.execute(insert(TicketEvent), rows)
+    await db.execute(insert(EVENTS), rows)
 
 
 async def _record_call(db: AsyncConnection, ticket_id: int, start: CallStart) -> None:
     await db.execute(
-        insert(CallRecord).values(
+        insert(CALLS).values(
             call_id=start.call_id,
             ticket_id=ticket_id,
             agent_id=start.agent_id,
@@ -127,7 +128,7 @@ async def open_video_ticket(
     # First of our writes: on SQLite the transaction takes the write lock here.
     reference = await next_reference(db, now.astimezone(category.calendar.zone).year)
     customer_id = await db.scalar(
-        insert(Customer)
+        insert(CUSTOMERS)
         .values(
             display_name=caller.display_name,
             phone=caller.phone,
@@ -144,7 +145,7 @@ async def open_video_ticket(
     )
     code = new_secret_code()
     ticket_id = await db.scalar(
-        insert(Ticket)
+        insert(TICKETS)
         .values(
             reference=reference,
             secret_code_hash=hash_secret_code(code),
@@ -191,7 +192,7 @@ async def open_video_ticket(
 async def media_connected(db: AsyncConnection, call_id: str, agent_id: int, now: datetime) -> None:
     """The customer first saw an agent: the ticket's first response, and a new ticket opens."""
     ticket_id = await db.scalar(
-        update(CallRecord)
+        update(CALLS)
         .where(CALLS.c.call_id == call_id)
         .values(connected_at=now)
         .returning(CALLS.c.ticket_id)
@@ -199,7 +200,7 @@ async def media_connected(db: AsyncConnection, call_id: str, agent_id: int, now:
     if ticket_id is None:
         return
     opened = await db.scalar(
-        update(Ticket)
+        update(TICKETS)
         .where(TICKETS.c.id == ticket_id, TICKETS.c.status == TicketStatus.NEW)
         .values(status=TicketStatus.OPEN, first_response_at=now, updated_at=now)
         .returning(TICKETS.c.id)
@@ -220,7 +221,7 @@ async def media_connected(db: AsyncConnection, call_id: str, agent_id: int, now:
         )
         return
     await db.execute(
-        update(Ticket)
+        update(TICKETS)
         .where(TICKETS.c.id == ticket_id, TICKETS.c.first_response_at.is_(None))
         .values(first_response_at=now)
     )
@@ -229,7 +230,7 @@ async def media_connected(db: AsyncConnection, call_id: str, agent_id: int, now:
 async def _note(
     db: AsyncConnection, ticket_id: int, body: str, agent_id: int, now: datetime
 ) -> None:
-    await db.execute(update(Ticket).where(TICKETS.c.id == ticket_id).values(updated_at=now))
+    await db.execute(update(TICKETS).where(TICKETS.c.id == ticket_id).values(updated_at=now))
     await _add_events(db, [event_row(ticket_id, TicketEventKind.NOTE, now, agent_id, body=body)])
 
 
@@ -244,7 +245,7 @@ async def call_ended(
     agent_id: int,
 ) -> None:
     ticket_id = await db.scalar(
-        update(CallRecord)
+        update(CALLS)
         .where(CALLS.c.call_id == call_id)
         .values(ended_at=ended_at, talk_seconds=talk_seconds, end_reason=end_reason)
         .returning(CALLS.c.ticket_id)
@@ -263,7 +264,7 @@ async def wrap_up_finished(
     now: datetime,
 ) -> None:
     ticket_id = await db.scalar(
-        update(CallRecord)
+        update(CALLS)
         .where(CALLS.c.call_id == call_id)
         .values(outcome=outcome)
         .returning(CALLS.c.ticket_id)

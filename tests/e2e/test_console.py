@@ -1,16 +1,21 @@
 """A customer (/visit) and an agent console (/console) in two pages of one Chromium complete a call:
 video both ways, the customer's screen shown large in the console, a PDF opened in the console's
-viewer, a note saved to the ticket, a transfer to a sign-language agent in a third page, wrap-up.
-axe-core checks the console in both languages; the console in a call is kept as a screenshot.
+viewer, a note saved to the ticket, a transfer to a sign-language agent in a third page, wrap-up;
+meanwhile a supervisor dashboard in a fourth page shows the waiting count rise and fall and the
+agents' states change. axe-core checks the console in both languages; the console in a call is kept
+as a screenshot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import expect
 from sqlalchemy import select
 
 from vbranch_server.app import create_app
@@ -25,6 +30,7 @@ from .conftest import serious_violations
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "console-call.png"
+MESSAGES = Path(__file__).resolve().parents[2] / "server" / "vbranch_server" / "messages"
 PASSWORDS = {login.username: login.password for login in DEMO_LOGINS}
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -74,6 +80,45 @@ async def go_available(page: Any) -> None:
     await page.wait_for_selector("#agent-state.state-available")
 
 
+async def open_dashboard(browser: Any, server: Any, base: str, lang: str, errors: list[str]) -> Any:
+    """The supervisor's dashboard, signed in as the demo supervisor, once its socket is live."""
+    context = await browser.new_context()
+    await context.add_cookies(
+        [{"name": SESSION_COOKIE, "value": await staff_cookie(server, "supervisor"), "url": base}]
+    )
+    page = await context.new_page()
+    page.on("pageerror", lambda error: errors.append(f"supervisor: {error}"))
+    await page.goto(f"{base}/supervisor?lang={lang}")
+    await expect(page.locator("#connection")).to_have_text(
+        re.compile("^(Live|مباشر)"), timeout=10000
+    )
+    return page
+
+
+class Dashboard:
+    """What the supervisor page says about one queue and the agents, in the page's language.
+
+    The page draws the `stats` it gets once a second, so each check waits up to 10 s.
+    """
+
+    def __init__(self, page: Any, lang: str, queue: str) -> None:
+        self.page = page
+        self.texts = json.loads((MESSAGES / f"supervisor.{lang}.json").read_text("utf-8"))
+        self.queue = queue
+
+    async def waiting(self, count: int) -> None:
+        cell = self.page.locator(f'#queues-body tr[data-id="{self.queue}"] td.waiting')
+        # Intl's digits for "ar" are Arabic-Indic or Latin depending on the browser's CLDR data.
+        digits = f"{count}|{'٠١٢٣٤٥٦٧٨٩'[count]}"
+        await expect(cell).to_have_text(re.compile(f"^({digits})$"), timeout=10000)
+
+    async def agent(self, name: str, state: str) -> None:
+        """The agent's row says the state in words and marks it with its class."""
+        cell = self.page.locator("#agents-body tr", has_text=name).locator("td.state")
+        await expect(cell).to_have_text(self.texts[f"supervisor.state.{state}"], timeout=10000)
+        await expect(cell).to_have_class(re.compile(rf"\bstate-{state}\b"))
+
+
 @pytest.mark.parametrize("lang", ["en", "ar"])
 async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
     aiohttp_server, settings, clock, demo_data, browser, artifacts: Path, lang: str
@@ -87,9 +132,11 @@ async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
         pages.append(console)
         assert await console.get_attribute("html", "dir") == ("rtl" if lang == "ar" else "ltr")
         assert await serious_violations(console) == []
-        await go_available(console)
-        await console.screenshot(path=artifacts / "01-console-available.png")
+        supervisor = await open_dashboard(browser, server, base, lang, errors)
+        pages.append(supervisor)
+        dashboard = Dashboard(supervisor, lang, f"pensions|{lang}|-")
 
+        # The customer joins while no agent is free: the supervisor sees them waiting.
         customer_context = await browser.new_context()
         customer = await customer_context.new_page()
         pages.append(customer)
@@ -99,9 +146,18 @@ async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
         await customer.click("#start")
         await customer.wait_for_selector("#step-device:not([hidden])")
         await customer.click("#join")
+        await customer.wait_for_selector("#step-waiting:not([hidden])")
+        await dashboard.waiting(1)
+        await expect(supervisor.locator("#waiting-body")).to_contain_text("Huda")
 
-        # The offer: an alert dialog with the customer's needs and a countdown.
+        await go_available(console)
+        await console.screenshot(path=artifacts / "01-console-available.png")
+
+        # The offer: an alert dialog with the customer's needs and a countdown. The customer has
+        # left the line for this offer, so the dashboard's count falls and the agent is "offered".
         await console.wait_for_selector("#offer[role=alertdialog]:not([hidden])", timeout=20000)
+        await dashboard.waiting(0)
+        await dashboard.agent("Ahmad", "offered")
         assert await console.text_content("#offer-name") == "Huda"
         assert await console.text_content("#offer-service") == (
             "المعاشات" if lang == "ar" else "Pensions"
@@ -120,6 +176,8 @@ async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
         await console.wait_for_selector("#ticket:not([hidden]) #ticket-reference:not(:empty)")
         reference = (await console.text_content("#ticket-reference")).strip()
         assert reference.startswith("VB-")
+        await dashboard.agent("Ahmad", "on_call")
+        await dashboard.waiting(0)
 
         # The customer shares their screen: it is shown large in the console, switchable.
         await asyncio.wait_for(customer.evaluate("startShare()"), 15)
@@ -219,6 +277,7 @@ async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
         signer = await open_console(browser, base, "agent.sign", lang, errors)
         pages.append(signer)
         await go_available(signer)
+        await dashboard.agent("Salma", "available")
         await console.check("#transfer-sign")
         await console.fill("#transfer-note", "Prefers signing")
         await console.click("#transfer-submit")
@@ -231,6 +290,8 @@ async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
         await decodes_video(customer, "visit")
         await signer.wait_for_selector(f"#ticket-reference:text('{reference}')")
         await signer.screenshot(path=artifacts / "04-sign-language-agent.png")
+        await dashboard.agent("Salma", "on_call")
+        await dashboard.agent("Ahmad", "wrap_up")
 
         # Wrap-up of the first agent: outcome and notes, then available again.
         await console.select_option("#outcome", "follow_up")
@@ -239,6 +300,7 @@ async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
         await console.click("#finish-wrap-up")
         await console.wait_for_selector("#wrap-up[hidden]", state="attached")
         await console.wait_for_selector("#agent-state.state-available")
+        await dashboard.agent("Ahmad", "available")
         await console.wait_for_selector("#today-calls:text-matches('1|١')")
         # The ticket went with the customer: it is the sign-language agent's now, not ours.
         await console.wait_for_selector("#no-tickets:not([hidden])")
@@ -252,6 +314,7 @@ async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
         await signer.check("#next-away")
         await signer.click("#finish-wrap-up")
         await signer.wait_for_selector("#agent-state.state-away")
+        await dashboard.agent("Salma", "away")
         await signer.wait_for_selector(f"#my-tickets tr:has-text('{reference}')")
 
         async with server.app[DB]() as db:

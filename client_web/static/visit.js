@@ -71,7 +71,8 @@ $("start-form").addEventListener("submit", async (event) => {
     if (!response.ok) throw new Error(response.status);
     state.token = (await response.json()).token;
     show("step-device");
-    await startDevices();
+    state.devices = startDevices(); // joining waits for it: the call needs to know what it can send
+    await state.devices;
   } catch (error) { fail(error.message); }
 });
 
@@ -171,8 +172,9 @@ function meterMicrophone(stream) {
   tick();
 }
 
-$("join").addEventListener("click", () => {
+$("join").addEventListener("click", async () => {
   $("join").disabled = true; // one socket per visit, however often it is clicked
+  try { await state.devices; } catch { /* the start step reported it */ } // a refused camera settles it too
   connectSocket();
 });
 
@@ -245,6 +247,10 @@ async function onConnected(data) {
     if (pc.connectionState === "failed") pc.restartIce();
   };
   $("local-video").srcObject = state.local;
+  if (!state.local) { // no camera or microphone: still see and hear the agent, and chat
+    for (const kind of ["audio", "video"]) pc.addTransceiver(kind, { direction: "recvonly" });
+    return;
+  }
   for (const track of state.local.getTracks()) {
     const sender = pc.addTrack(track, state.local);
     if (state.signLanguage && track.kind === "video") await preferFrameRate(sender);
@@ -281,6 +287,7 @@ async function onSignal({ description, candidate }) {
 // --- controls ---------------------------------------------------------------------------------
 function toggle(button, kind, onText, offText) {
   button.addEventListener("click", () => {
+    if (!state.local) return; // nothing to mute
     const tracks = kind === "audio" ? state.local.getAudioTracks() : state.local.getVideoTracks();
     const off = button.getAttribute("aria-pressed") !== "true";
     for (const track of tracks) track.enabled = !off;

@@ -24,12 +24,14 @@ export function formatClock(totalSeconds) {
   return hours ? `${numbers.format(hours)}:${rest}` : rest;
 }
 
-/** A longer span (SLA time left): days, hours and minutes in words of the page's language. */
+/** A longer span (SLA time left): days, hours and minutes in words of the page's language; in the
+ * last hour minutes and seconds, so the countdown visibly runs down to the deadline. */
 export function formatSpan(totalSeconds) {
   const s = Math.abs(Math.round(totalSeconds));
   const days = Math.floor(s / 86400);
   const hours = Math.floor((s % 86400) / 3600);
   const minutes = Math.floor((s % 3600) / 60);
+  if (s < 3600) return t("console.span_minutes", { minutes, seconds: s % 60 });
   return t(days ? "console.span_days" : "console.span_hours", { days, hours, minutes });
 }
 

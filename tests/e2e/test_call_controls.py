@@ -149,3 +149,49 @@ async def expect_toggle(button, pressed: bool, label: str) -> None:  # type: ign
     await expect(button).to_have_attribute("aria-pressed", "true" if pressed else "false")
     await expect(button).to_have_text(label)
     await expect(button).to_be_focused()
+
+
+async def test_a_customer_without_camera_still_sees_and_hears_the_agent(  # type: ignore[no-untyped-def]
+    aiohttp_server, settings, clock, demo_data, browser
+) -> None:
+    server = await aiohttp_server(create_app(settings, clock=clock, routing=ROUTING))
+    base = str(server.make_url("/")).rstrip("/")
+    agent_socket = Peer("/agent")
+    await agent_socket.connect(
+        base, headers={"Cookie": f"vb_session={await staff_cookie(server, 'agent.ar')}"}
+    )
+    await agent_socket.call("set_availability", {"state": "available"})
+    context = await browser.new_context()
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    agent = None
+    try:
+        await page.add_init_script(
+            "navigator.mediaDevices.getUserMedia = () => "
+            "Promise.reject(new DOMException('no', 'NotFoundError'));"
+        )
+        await page.goto(f"{base}/visit?category=pensions&lang=en")
+        await page.click("#start")
+        await page.wait_for_selector("#error:not([hidden])")
+        await page.click("#join")
+        offer = await agent_socket.next("offer", within=20)
+        answer = await agent_socket.call("accept", {"offer_id": offer["offer_id"]})
+        agent = ListeningAgent(agent_socket, answer["call_id"], answer["ice_servers"])
+        agent.send_media(video_level=180)
+        agent.serve_signals()
+        await page.wait_for_selector("#step-call:not([hidden])")
+        await agent.wait_connected()
+        await page.wait_for_function("() => document.getElementById('remote-video').videoWidth > 0")
+        await page.wait_for_function(
+            """async () => { let heard = 0; (await window.visit.pc.getStats()).forEach((s) => {
+              if (s.type === "inbound-rtp" && s.kind === "audio") heard += s.totalSamplesReceived || 0; });
+              return heard > 0; }"""
+        )
+        await page.click("#mute")  # nothing to mute: no error either
+        assert agent.frames["video"] == 0 and errors == []
+    finally:
+        if agent is not None:
+            await agent.close()
+        await agent_socket.close()
+        await context.close()

@@ -89,6 +89,8 @@ async def test_arabic_waiting_room(  # type: ignore[no-untyped-def]
             arg=f"{place}. {eta}",
         )
         assert await page.get_attribute("html", "dir") == "rtl"
+        for step in ("#step-start", "#step-device", "#step-call"):  # one step at a time
+            assert not await page.is_visible(step), step
         assert await serious_violations(page) == []
         await _keep(page, artifacts, "ar-waiting-room.png")
     finally:
@@ -137,6 +139,7 @@ async def test_english_call_with_a_shared_screen(  # type: ignore[no-untyped-def
         await page.wait_for_function(REMOTE_PLAYING)
         decoded = await page.evaluate(FRAMES_DECODED)
         await page.wait_for_function(f"async () => (await ({FRAMES_DECODED})()) > {decoded}")
+        assert not await page.is_visible("#step-device")
         assert await serious_violations(page) == []
         await _keep(page, artifacts, "en-call-shared-screen.png")
     finally:

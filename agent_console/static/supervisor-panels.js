@@ -3,7 +3,8 @@
 import { $, cell, config, dateTime, fillBody, number, percent, queueOfBucket, t }
   from "/static/console/supervisor-common.js";
 
-const SLA_EVERY_MS = 30_000, AUDIT_EVERY_MS = 30_000, CHARTS_EVERY_MS = 60_000;
+// How often each part reloads comes with the page (30 s, 30 s and 60 s unless the server says otherwise).
+const REFRESH = { sla: 30, audit: 30, charts: 60, ...config.refresh_seconds };
 const rtl = document.documentElement.dir === "rtl";
 
 async function getJson(url) {
@@ -139,7 +140,7 @@ function every(ms, work) {
 }
 
 export function startPanels() {
-  every(SLA_EVERY_MS, refreshSla);
-  every(AUDIT_EVERY_MS, refreshAudit);
-  every(CHARTS_EVERY_MS, refreshCharts);
+  every(REFRESH.sla * 1000, refreshSla);
+  every(REFRESH.audit * 1000, refreshAudit);
+  every(REFRESH.charts * 1000, refreshCharts);
 }

@@ -34,6 +34,11 @@ from vbranch_server.web.security import current_staff, requires
 routes = web.RouteTableDef()
 SUPERVISORS = (StaffRole.SUPERVISOR, StaffRole.ADMIN)
 
+#: How often, in seconds, the dashboard reloads its HTTP parts (the live figures come by socket).
+PANEL_REFRESH_SECONDS = {"sla": 30.0, "audit": 30.0, "charts": 60.0}
+#: Set on the application to change some of them, e.g. `app[PANEL_REFRESH] = {"sla": 0.5}` in tests.
+PANEL_REFRESH = web.AppKey("supervisor_panel_refresh", dict)
+
 
 async def supervisor_page_context(request: web.Request) -> dict[str, Any]:
     """What the dashboard page needs: its texts in the page's language, services, targets."""
@@ -50,6 +55,7 @@ async def supervisor_page_context(request: web.Request) -> dict[str, Any]:
             "messages": {k: v for k, v in messages.items() if k.startswith(wanted)},
             "services": {service["code"]: service["name"] for service in services},
             "staff_id": str(staff.user.id),
+            "refresh_seconds": {**PANEL_REFRESH_SECONDS, **request.app.get(PANEL_REFRESH, {})},
         },
     }
 

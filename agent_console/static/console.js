@@ -158,6 +158,14 @@ $("transfer-form").addEventListener("submit", async (event) => {
 });
 
 // --- wrap-up --------------------------------------------------------------------------------------
+/** The wrap-up form goes away: a focus inside it would be lost to the page, so it moves to the
+ * availability choice, the next thing an agent does (keyboard and screen-reader users included). */
+function closeWrapUp() {
+  const hadFocus = $("wrap-up").contains(document.activeElement);
+  $("wrap-up").hidden = true;
+  if (hadFocus) document.querySelector('input[name="state"]:checked')?.focus();
+}
+
 function onCallEnded(data) {
   if (data.call_id !== call.id) return;
   endCall();
@@ -193,9 +201,9 @@ $("wrap-up-form").addEventListener("submit", async (event) => {
   clearError();
   clearInterval(agent.wrapUpTimer);
   agent.wrapUpCallId = null;
-  $("wrap-up").hidden = true;
-  hideTicket();
   showState(ack.state);
+  closeWrapUp();
+  hideTicket();
   say(t("console.wrap_up_done", { state: t(`console.state.${ack.state}`) }));
   await Promise.all([loadToday(), loadMyTickets()]);
 });
@@ -213,7 +221,7 @@ socket.on("state", (data) => {
   if (["available", "away", "offline"].includes(data.state) && agent.wrapUpCallId) { // wrap-up time ran out
     clearInterval(agent.wrapUpTimer);
     agent.wrapUpCallId = null;
-    $("wrap-up").hidden = true;
+    closeWrapUp();
     hideTicket();
     loadToday();
     loadMyTickets();

@@ -118,7 +118,7 @@ $("accept").addEventListener("click", async () => {
   if (!offer) return;
   $("accept").disabled = $("reject").disabled = true;
   const ack = await socket.emitWithAck("accept", { offer_id: offer.offer_id });
-  closeOffer();
+  if (agent.offer === offer) closeOffer();
   if (!ack.ok) { fail(ack.error.message); return; }
   clearError();
   showState("on_call");
@@ -140,7 +140,9 @@ $("reject").addEventListener("click", async () => {
   const offer = agent.offer;
   if (!offer) return;
   const ack = await socket.emitWithAck("reject", { offer_id: offer.offer_id });
-  closeOffer(ack.ok ? t("console.rejected") : "");
+  // The next offer (maybe the same customer again) can arrive before this answer: leave it shown.
+  if (agent.offer === offer) closeOffer(ack.ok ? t("console.rejected") : "");
+  else if (ack.ok) say(t("console.rejected"));
   if (!ack.ok) fail(ack.error.message);
 });
 

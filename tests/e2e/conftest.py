@@ -6,6 +6,7 @@ tests skip, except under CI=true where that is a failure.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -53,6 +54,19 @@ def clock(clock):  # type: ignore[no-untyped-def]
     """Sunday 2026-11-22 11:00 in Riyadh, 11:30 in Tehran: every demo service is open."""
     clock.now = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
     return clock
+
+
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+async def keep_for_docs(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Refresh a screenshot shown in the README, only when asked: UPDATE_DOCS_SCREENSHOTS=1.
+
+    The pictures are tracked files; an ordinary test run must leave the checkout unchanged.
+    """
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=DOCS_SCREENSHOTS / name, full_page=True)
 
 
 async def serious_violations(page) -> list[str]:  # type: ignore[no-untyped-def]

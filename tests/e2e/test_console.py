@@ -25,11 +25,10 @@ from vbranch_server.db.models import CallRecord, Ticket, TicketEvent, TicketEven
 from vbranch_server.keys import DB
 
 from ..signaling.conftest import ROUTING, staff_cookie
-from .conftest import serious_violations
+from .conftest import keep_for_docs, serious_violations
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "console-call.png"
 MESSAGES = Path(__file__).resolve().parents[2] / "server" / "vbranch_server" / "messages"
 PASSWORDS = {login.username: login.password for login in DEMO_LOGINS}
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -270,8 +269,7 @@ async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
         assert await serious_violations(console) == []
         await console.screenshot(path=artifacts / "03-in-call.png", full_page=True)
         if lang == "en":
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            await console.screenshot(path=SCREENSHOT, full_page=True)
+            await keep_for_docs(console, "console-call.png")
 
         # Transfer to a sign-language agent, with a note the next agent sees.
         signer = await open_console(browser, base, "agent.sign", lang, errors)

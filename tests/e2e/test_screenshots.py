@@ -7,7 +7,6 @@ They land in test-artifacts/e2e/; with UPDATE_DOCS_SCREENSHOTS=1 also in docs/sc
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,10 @@ from vbranch_server.i18n import Catalogs
 
 from ..signaling.aiortc_peer import ProtocolPeer, eventually
 from ..signaling.conftest import ROUTING, Peer, staff_cookie, visit_token
-from .conftest import serious_violations
+from .conftest import keep_for_docs, serious_violations
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VIEWPORT = {"width": 1000, "height": 720}
 ARABIC_NUMBERS = "(ns) => ns.map((n) => new Intl.NumberFormat('ar').format(n))"
 REMOTE_PLAYING = """() => { const v = document.getElementById("remote-video");
@@ -36,9 +34,7 @@ FRAMES_DECODED = """async () => {
 
 async def _keep(page, artifacts: Path, name: str) -> None:  # type: ignore[no-untyped-def]
     await page.screenshot(path=artifacts / name, full_page=True)
-    if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
-        DOCS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=DOCS / name, full_page=True)
+    await keep_for_docs(page, name)
 
 
 async def _agent(server, base: str) -> Peer:  # type: ignore[no-untyped-def]

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from vbranch_server.app import create_app
 
 from ..signaling.conftest import ROUTING, Peer, staff_cookie, visit_token
-from .conftest import serious_violations
+from .conftest import keep_for_docs, serious_violations
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-SCREENSHOT = (
-    Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "supervisor-dashboard.png"
-)
 #: Nobody signed in serves sign language, so this customer waits however agent.ar is set.
 JOIN = {"category": "pensions", "language": "en", "sign_language": True, "display_name": "Huda"}
 WAITING = "document.querySelector('#queues-body td.waiting')?.textContent"
@@ -86,7 +81,7 @@ async def test_the_dashboard_follows_the_queue_and_the_agents(  # type: ignore[n
             "() => document.querySelector('#waiting-body td:nth-child(5)')?.textContent === '7'"
         )
         assert await serious_violations(page) == []
-        await page.screenshot(path=SCREENSHOT, full_page=True)
+        await keep_for_docs(page, "supervisor-dashboard.png")
 
         # The customer leaves: the count falls. The agent steps away: the state changes.
         assert (await customer.call("leave", {}))["ok"]

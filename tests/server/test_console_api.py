@@ -227,6 +227,12 @@ async def test_a_file_is_marked_as_a_required_document(client: TestClient) -> No
     assert (await response.json())["document_code"] == "iban_certificate"
     context = await (await client.get(f"/api/console/tickets/{reference}")).json()
     assert context["attachments"][0]["document_code"] == "iban_certificate"
+    # The mark lands in the ticket's history, with who made it.
+    history = (await (await client.get(f"/api/tickets/{reference}")).json())["history"]
+    assert [(e["kind"], e["body"]) for e in history][-1] == (
+        "attachment",
+        "iban.pdf = iban_certificate",
+    )
 
     # A medical report is not a pensions document; bad bodies, no CSRF token, unknown files.
     refused = await agent.post(path, json={"document_code": "medical_report"})
@@ -242,6 +248,8 @@ async def test_a_file_is_marked_as_a_required_document(client: TestClient) -> No
     # Taking the mark off again.
     response = await agent.post(path, json={"document_code": None})
     assert (await response.json())["document_code"] is None
+    history = (await (await client.get(f"/api/tickets/{reference}")).json())["history"]
+    assert [e["body"] for e in history][-2:] == ["iban.pdf = iban_certificate", "iban.pdf = -"]
 
 
 def _config(html: str) -> dict[str, Any]:

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vbranch_server.crm.tickets import event_row
 from vbranch_server.db.models import Attachment, StaffUser, Ticket, TicketEvent, TicketEventKind
 
 #: Accepted types, by their signatures (magic numbers).
@@ -124,3 +126,32 @@ async def attach(
     ticket.updated_at = now
     await session.flush()
     return attachment
+
+
+async def mark_document(
+    session: AsyncSession,
+    attachment: Attachment,
+    document_code: str | None,
+    now: datetime,
+    staff: StaffUser,
+) -> None:
+    """Say which required document a file is (None takes the mark off); the history keeps it."""
+    if attachment.document_code == document_code:
+        return
+    attachment.document_code = document_code
+    mark = document_code or "-"
+    session.add(
+        TicketEvent(
+            **event_row(
+                attachment.ticket_id,
+                TicketEventKind.ATTACHMENT,
+                now,
+                staff.id,
+                body=f"{attachment.original_name} = {mark}",
+            )
+        )
+    )
+    await session.execute(
+        update(Ticket).where(Ticket.id == attachment.ticket_id).values(updated_at=now)
+    )
+    await session.flush()

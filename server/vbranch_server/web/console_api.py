@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aiohttp import web
 from pydantic import BaseModel, StringConstraints
 
-from vbranch_server.crm import history
+from vbranch_server.crm import attachments, history
 from vbranch_server.crm import tickets as crm
 from vbranch_server.db.models import Attachment, Ticket
 from vbranch_server.keys import CLOCK, DB
@@ -212,8 +212,10 @@ async def mark_document(request: web.Request) -> web.Response:
                 "invalid_request",
                 f"{body.document_code!r} is not a required document of {ticket.category.code}",
             )
-        attachment.document_code = body.document_code
-        await db.flush()
+        user = staff_user(request)
+        await attachments.mark_document(
+            db, attachment, body.document_code, request.app[CLOCK](), user
+        )
         out = AttachmentOut.of(attachment)
     return _json(out)
 

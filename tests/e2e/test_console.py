@@ -22,6 +22,7 @@ from vbranch_server.app import create_app
 from vbranch_server.auth.sessions import SESSION_COOKIE
 from vbranch_server.crm.demo import DEMO_LOGINS
 from vbranch_server.db.models import CallRecord, Ticket, TicketEvent, TicketEventKind
+from vbranch_server.i18n import Catalogs
 from vbranch_server.keys import DB
 
 from ..signaling.conftest import ROUTING, staff_cookie
@@ -241,7 +242,8 @@ async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
             "() => [...document.querySelectorAll('#status-select option')].map(o => o.value)"
             ".join() === 'open,resolved'"
         )
-        assert await console.locator("#ticket-history li").count() == 6
+        # created, assigned, opened, file received, file marked as the ID, note, pending.
+        assert await console.locator("#ticket-history li").count() == 7
 
         # Chat both ways.
         await console.fill("#chat-text", "Welcome")
@@ -315,15 +317,33 @@ async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
         await dashboard.agent("Salma", "away")
         await signer.wait_for_selector(f"#my-tickets tr:has-text('{reference}')")
 
+        # The customer rates the call and follows the ticket with its reference and code.
+        assert reference in await customer.text_content("#reference")
+        code = (await customer.text_content("#secret-code")).split()[-1]
+        await customer.check("#rating-5")
+        await customer.click("#send-rating")
+        await customer.wait_for_selector("#rating-form[hidden]", state="attached")
+        await customer.click("#follow-link")
+        await customer.fill("#code", code)
+        await customer.click("#track-form button")
+        await customer.wait_for_selector("#result p")
+        async with server.app[DB]() as db:
+            status = await db.scalar(select(Ticket.status).where(Ticket.reference == reference))
+        texts = Catalogs.load()
+        shown = texts.gettext(lang, "track.status", status=texts.gettext(lang, f"status.{status}"))
+        assert await customer.text_content("#result p") == shown
+
         async with server.app[DB]() as db:
             records = (
                 await db.execute(
-                    select(CallRecord.end_reason, CallRecord.outcome).order_by(CallRecord.id)
+                    select(CallRecord.end_reason, CallRecord.outcome, CallRecord.rating).order_by(
+                        CallRecord.id
+                    )
                 )
             ).all()
         assert [tuple(r) for r in records] == [
-            ("transferred", "follow_up"),
-            ("completed", "resolved"),
+            ("transferred", "follow_up", None),
+            ("completed", "resolved", 5),
         ]
         assert errors == []
     finally:

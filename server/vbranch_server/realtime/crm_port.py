@@ -124,6 +124,8 @@ class DatabaseCrm:
     async def wrap_up_finished(
         self, call: CallSession, outcome: str | None, notes: str | None
     ) -> None:
+        if outcome is None and not notes:
+            return  # nothing to keep: the call record already has its end
         async with self.app[ENGINE].begin() as db:
             await call_log.wrap_up_finished(
                 db,

@@ -6,7 +6,7 @@ Customers authenticate with their visit token (`Authorization: Bearer …`), sta
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, web
 from pydantic import Field, StringConstraints
@@ -48,6 +48,11 @@ async def upload_file(request: web.Request) -> web.Response:
     part = await reader.next()
     if not isinstance(part, BodyPartReader) or part.name != "file":
         raise ApiError(400, "invalid_request", "send one part named 'file'")
+    # Browsers send the bare file name (some clients percent-encode it); a path in it is a
+    # handcrafted request.
+    filename = unquote(part.filename or "")
+    if any(mark in filename for mark in ("/", "\\", "\x00", "..")):
+        raise ApiError(400, "invalid_file_name", "the file name may not contain a path")
 
     sink = UploadSink(request.app[SETTINGS].uploads_dir, limit)
     try:
@@ -68,7 +73,7 @@ async def upload_file(request: web.Request) -> web.Response:
             sink.discard()
             raise ApiError(409, "wrong_state", "the call has no ticket yet")
         attachment = await attach(
-            db, ticket, stored, part.filename, request.app[CLOCK](), by_customer=True
+            db, ticket, stored, filename, request.app[CLOCK](), by_customer=True
         )
         info = {
             "attachment_id": attachment.id,

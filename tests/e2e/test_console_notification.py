@@ -1,5 +1,6 @@
 """An offer that arrives while the console's tab is in the background raises a browser notification
-(with the service and language, tagged with the offer); one that arrives in view does not.
+(with the service and language, tagged with the offer) and sounds a tone; one that arrives in view
+does not notify.
 
 Two stand-ins, both needed in headless Chromium 156 and said here plainly:
 - The background. Nothing tried there hides a page: another page brought to the front, a new
@@ -37,6 +38,13 @@ BACKGROUND_AND_RECORDING = """
   window.testSetHidden = (value) => {
     hidden = value;
     document.dispatchEvent(new Event("visibilitychange"));
+  };
+  // The audible alert: each tone the console starts is recorded, then played for real.
+  window.testTones = [];
+  const startTone = OscillatorNode.prototype.start;
+  OscillatorNode.prototype.start = function (...args) {
+    window.testTones.push(this.frequency.value);
+    return startTone.apply(this, args);
   };
   const Real = window.Notification;
   window.testNotifications = [];
@@ -84,6 +92,7 @@ async def test_an_offer_in_the_background_raises_a_notification(  # type: ignore
         await page.wait_for_selector("#offer:not([hidden])", timeout=20000)
         first = await page.evaluate("() => window.agentConsole.offer.offer_id")
         await page.wait_for_function("() => testNotifications.some((n) => n.shown)")
+        assert await page.evaluate("testTones.length") > 0  # and it was heard, not only seen
         notes: list[dict[str, Any]] = await page.evaluate("testNotifications")
         service = await page.text_content("#offer-service")
         assert notes == [

@@ -510,6 +510,20 @@ class CallHub:
         await self.registry.socket_opened(member.room, sid)
         await self.reconnected(member)
 
+    # A staff member's sockets are also kept under their login session, so that logging out (or
+    # an administrator ending the session) can close every one of them, on whatever process.
+
+    async def staff_socket_opened(self, session_key: str, namespace: str, sid: str) -> None:
+        await self.registry.socket_opened(f"staff-session:{session_key}", f"{namespace} {sid}")
+
+    async def staff_socket_closed(self, session_key: str, namespace: str, sid: str) -> None:
+        await self.registry.socket_closed(f"staff-session:{session_key}", f"{namespace} {sid}")
+
+    async def staff_sockets(self, session_key: str) -> list[tuple[str, str]]:
+        """(namespace, sid) of every socket opened with this login session."""
+        entries = await self.registry.sockets_of(f"staff-session:{session_key}")
+        return sorted(tuple(entry.split(" ", 1)) for entry in entries)  # type: ignore[misc]
+
     async def disconnected(self, member: Member, sid: str) -> None:
         """The grace period starts when the member's *last* socket closes (tabs, quick reconnects)."""
         if await self.registry.socket_closed(member.room, sid) == 0:

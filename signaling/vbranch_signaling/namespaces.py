@@ -52,6 +52,8 @@ class StaffIdentity:
     role: str
     display_name: str
     skills: Skills
+    #: Names the login session the socket was opened with (logging out closes its sockets).
+    session_key: str = ""
 
 
 #: Looks up the staff member behind a connection (from its session cookie); None if not logged in.
@@ -175,6 +177,13 @@ class StaffNamespace(GuardedNamespace):
             raise socketio.exceptions.ConnectionRefusedError("your role may not use this namespace")
         return staff
 
+    async def _staff_connected(self, sid: str, staff: StaffIdentity) -> None:
+        await self.hub.staff_socket_opened(staff.session_key, self.namespace, sid)
+
+    async def _staff_disconnected(self, sid: str) -> None:
+        session = await self.get_session(sid)
+        await self.hub.staff_socket_closed(session["session_key"], self.namespace, sid)
+
 
 class AgentNamespace(CallMemberNamespace, StaffNamespace):
     roles = frozenset({"agent"})
@@ -196,13 +205,15 @@ class AgentNamespace(CallMemberNamespace, StaffNamespace):
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         staff = await self._authenticate(environ)
         member = agent(staff.staff_id)
-        await self.save_session(sid, {"member": member})
+        await self.save_session(sid, {"member": member, "session_key": staff.session_key})
         await self.enter_room(sid, member.room)
         await self.hub.agent_ready(staff.staff_id, staff.skills)
         await self.hub.connected_socket(member, sid)
+        await self._staff_connected(sid, staff)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         session = await self.get_session(sid)
+        await self._staff_disconnected(sid)
         await self.hub.disconnected(session["member"], sid)
 
     async def handle_set_availability(self, sid: str, request: SetAvailability) -> dict[str, Any]:
@@ -236,9 +247,13 @@ class SupervisorNamespace(StaffNamespace):
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         staff = await self._authenticate(environ)
         # Kept for the audit log: every action names the supervisor who took it.
-        await self.save_session(sid, {"staff_id": staff.staff_id})
+        await self.save_session(sid, {"staff_id": staff.staff_id, "session_key": staff.session_key})
         await self.enter_room(sid, SUPERVISORS_ROOM)
+        await self._staff_connected(sid, staff)
         await self.emit("stats", await self.hub.supervisor_stats(), to=sid)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        await self._staff_disconnected(sid)
 
     async def _supervisor(self, sid: str) -> str:
         return str((await self.get_session(sid))["staff_id"])

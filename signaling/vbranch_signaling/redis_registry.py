@@ -138,6 +138,9 @@ class RedisRegistry:
     async def open_sockets(self, member: str) -> int:
         return int(await self.redis.scard(self._key(f"sockets:{member}")))
 
+    async def sockets_of(self, member: str) -> set[str]:
+        return {_text(sid) for sid in await self.redis.smembers(self._key(f"sockets:{member}"))}
+
     async def end_grace(self, member: str) -> bool:
         return bool(await self.redis.zrem(self._key("grace"), member))
 

@@ -54,6 +54,7 @@ class Registry(Protocol):
         """Forget one socket of the member; returns how many they still have open."""
 
     async def open_sockets(self, member: str) -> int: ...
+    async def sockets_of(self, member: str) -> set[str]: ...
     async def end_grace(self, member: str) -> bool: ...
     async def expired_graces(self, now: float) -> list[str]: ...
     async def waiting_visits(self) -> list[Visit]: ...
@@ -129,6 +130,9 @@ class MemoryRegistry:
 
     async def open_sockets(self, member: str) -> int:
         return len(self.sockets.get(member, ()))
+
+    async def sockets_of(self, member: str) -> set[str]:
+        return set(self.sockets.get(member, ()))
 
     async def end_grace(self, member: str) -> bool:
         """True if the member was within their grace period (and now is back)."""

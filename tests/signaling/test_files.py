@@ -96,7 +96,10 @@ async def test_upload_reaches_the_agent_and_the_ticket(small_limit_server, setti
         assert (await agent.next("file_shared"))["name"] == "photo.png"
         for path in ("../../etc/passwd.pdf", "C:\\fakepath\\id.pdf", "docs/id.pdf"):
             status, body = await _upload(server, call_id, token, PDF, name=path)
-            assert (status, body.get("error", {}).get("code")) == (400, "invalid_file_name"), (path, body)
+            assert (status, body.get("error", {}).get("code")) == (400, "invalid_file_name"), (
+                path,
+                body,
+            )
         # Once the call has ended, its upload is closed.
         assert (await customer.call("hang_up", {"call_id": call_id}))["ok"]
         status, body = await _upload(server, call_id, token, PDF)

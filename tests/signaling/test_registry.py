@@ -88,6 +88,8 @@ async def test_visits_sockets_and_grace(registry) -> None:  # type: ignore[no-un
     assert await registry.waiting_visits() == [visit]
     await registry.socket_opened("customer:v1", "s1")
     await registry.socket_opened("customer:v1", "s2")
+    assert await registry.sockets_of("customer:v1") == {"s1", "s2"}
+    assert await registry.sockets_of("customer:nobody") == set()
     assert await registry.socket_closed("customer:v1", "s1") == 1
     assert await registry.open_sockets("customer:v1") == 1
     assert await registry.socket_closed("customer:v1", "s2") == 0

@@ -45,6 +45,11 @@ async def open_session(
     return token, row
 
 
+def session_key(token: str) -> str:
+    """Names a session (its sockets are kept under it) without revealing the cookie's token."""
+    return _token_hash(token)[:32]
+
+
 async def find_session(session: AsyncSession, token: str, now: datetime) -> StaffSession | None:
     row = await session.get(StaffSession, _token_hash(token))
     if row is None or row.expires_at <= now or not row.user.active:

@@ -20,7 +20,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from vbranch_queue.core.model import RoutingConfig, Skills
 from vbranch_queue.memory import MemoryRoutingStore
 from vbranch_queue.store import RoutingStore
-from vbranch_server.auth.sessions import SESSION_COOKIE, find_session
+from vbranch_server.auth.sessions import SESSION_COOKIE, find_session, session_key
 from vbranch_server.keys import CLOCK, DB
 from vbranch_server.realtime.crm_port import DatabaseCrm
 from vbranch_server.realtime.supervision_port import DatabaseSupervision
@@ -142,6 +142,7 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
             user.role.value,
             user.display_name,
             Skills.of(user.categories, user.languages, user.sign_language),
+            session_key=session_key(token),
         )
 
     sio.register_namespace(CustomerNamespace(hub, settings.secret_key, clock))
@@ -173,3 +174,11 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
             await shared_redis.aclose()
 
     app.cleanup_ctx.append(run_timers)
+
+
+async def close_staff_sockets(app: web.Application, token: str) -> int:
+    """Disconnect every socket opened with this login session (on any process); how many."""
+    sockets = await app[HUB].staff_sockets(session_key(token))
+    for namespace, sid in sockets:
+        await app[SIO].disconnect(sid, namespace=namespace)
+    return len(sockets)

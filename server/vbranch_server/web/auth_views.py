@@ -13,7 +13,7 @@ from vbranch_server.crm.rules import ALLOWED_TRANSITIONS
 from vbranch_server.db.models import StaffRole, StaffSession, StaffUser
 from vbranch_server.i18n import pick_language
 from vbranch_server.keys import CATALOGS, CLOCK, DB, LOGIN_LIMITER, METRICS, SETTINGS
-from vbranch_server.realtime.wiring import HUB
+from vbranch_server.realtime.wiring import HUB, close_staff_sockets
 from vbranch_server.web.errors import ApiError, read_json_model
 from vbranch_server.web.pages import render, services_with_hours
 from vbranch_server.web.schemas import LoginRequest, LoginResponse, StaffOut
@@ -126,6 +126,8 @@ async def _logout(request: web.Request, response: web.Response) -> web.Response:
     token = request.cookies[SESSION_COOKIE]
     async with request.app[DB]() as db, db.begin():
         await close_session(db, token)
+    # A socket opened with this session must not outlive it: the console and dashboard go too.
+    await close_staff_sockets(request.app, token)
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 

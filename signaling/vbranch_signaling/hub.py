@@ -95,6 +95,16 @@ class HubConfig:
     wrap_up_seconds: float = 30.0
 
 
+def _as_shown(position: dict[str, Any]) -> tuple[Any, ...]:
+    """What the customer's page shows of a position: the place and the wait in whole minutes.
+
+    The estimate (in seconds) moves a little with every call anywhere in the line; sending each
+    waiting customer a message every second for a change nobody can see cost more than the calls.
+    """
+    wait = position["estimated_wait_seconds"]
+    return (position["position"], None if wait is None else max(1, round(wait / 60)))
+
+
 class CallHub:
     def __init__(
         self,
@@ -114,7 +124,7 @@ class CallHub:
         self.clock, self.new_id, self.ice_servers = clock, new_id, ice_servers
         self.config = config or HubConfig()
         self.registry: Registry = registry or MemoryRegistry()
-        self._last_positions: dict[str, tuple[int, float | None]] = {}
+        self._last_positions: dict[str, tuple[Any, ...]] = {}
         self._last_agent_states: dict[str, AgentState] = {}
         self._last_push = float("-inf")
         #: Where supervisor actions are audited and queues sampled (None: nowhere, e.g. a bench).
@@ -675,7 +685,7 @@ class CallHub:
             position = await self.position_of(visit.visit_id)
             if position["position"] is None:
                 continue
-            key = (position["position"], position["estimated_wait_seconds"])
+            key = _as_shown(position)
             if self._last_positions.get(visit.visit_id) != key:
                 self._last_positions[visit.visit_id] = key
                 await self._emit(customer(visit.visit_id), "queue_position", position)

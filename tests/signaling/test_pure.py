@@ -23,6 +23,7 @@ from vbranch_signaling.calls import (
     hung_up,
     wrapped_up,
 )
+from vbranch_signaling.hub import _as_shown
 from vbranch_signaling.ice import ice_servers, turn_credentials
 from vbranch_signaling.schemas import (
     MAX_PAYLOAD_BYTES,
@@ -196,3 +197,14 @@ def test_early_ends() -> None:
 def test_refused_transitions(step) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(TransitionRefused):
         step()
+
+
+def test_a_waiting_customer_hears_only_of_changes_their_page_shows() -> None:
+    at = {"position": 3, "estimated_wait_seconds": 400.0}
+    # The estimate drifts by seconds with every call in the line: the page still says 7 minutes.
+    assert _as_shown(at) == _as_shown({"position": 3, "estimated_wait_seconds": 417.9})
+    assert _as_shown(at) != _as_shown({"position": 3, "estimated_wait_seconds": 460.0})
+    assert _as_shown(at) != _as_shown({"position": 2, "estimated_wait_seconds": 400.0})
+    # Under a minute is "about 1 minute"; no agent working is "unknown".
+    assert _as_shown({"position": 1, "estimated_wait_seconds": 5}) == (1, 1)
+    assert _as_shown({"position": 1, "estimated_wait_seconds": None}) == (1, None)

@@ -131,7 +131,6 @@ class CallHub:
         self.supervision = supervision
         #: The routing engine's service-level thresholds, shown beside each queue's figures.
         self.routing_config = routing_config or RoutingConfig()
-        self._agent_names: dict[str, str] = {}
         self._last_sample_minute: int | None = None
 
     # --- helpers ---------------------------------------------------------------------------
@@ -698,16 +697,17 @@ class CallHub:
         """
         now = self.clock()
         snapshot = await self.routing.snapshot(now)
-        visits = {v.visit_id: v for v in await self.registry.waiting_visits()}
+        # One read of all visits serves both the waiting list and the names of those in calls.
+        visits = {v.visit_id: v for v in await self.registry.all_visits()}
         calls = [
             c
             for c in await self.registry.open_calls()
             if c.state in {CallState.OFFERED, CallState.CONNECTING, CallState.IN_CALL}
         ]
         names_of_customers = {
-            c.customer_id: v.display_name
+            c.customer_id: visits[c.customer_id].display_name
             for c in calls
-            if (v := await self.registry.get_visit(c.customer_id)) is not None
+            if c.customer_id in visits
         }
         waiting: list[dict[str, Any]] = []
         for q in snapshot.queues:
@@ -779,16 +779,12 @@ class CallHub:
         }
 
     async def _agent_name(self, agent_id: str) -> str | None:
-        if agent_id not in self._agent_names:
-            try:
-                name = await self.crm.agent_name(agent_id)
-            except Exception:
-                log.exception("the name of agent %s could not be read", agent_id)
-                return None
-            if not name:
-                return None
-            self._agent_names[agent_id] = name
-        return self._agent_names[agent_id]
+        # The CRM keeps names for a short while, so a renamed agent shows up without a restart.
+        try:
+            return await self.crm.agent_name(agent_id) or None
+        except Exception:
+            log.exception("the name of agent %s could not be read", agent_id)
+            return None
 
     # --- supervisor actions ---------------------------------------------------------------------
     # Each lands in the audit log with the supervisor's staff id, once it has succeeded.

@@ -154,5 +154,7 @@ class RedisRegistry:
         return claimed
 
     async def waiting_visits(self) -> list[Visit]:
-        visits = [_visit(raw) for raw in (await self.redis.hgetall(self._key("visits"))).values()]
-        return [v for v in visits if v.needs is not None and v.call_id is None]
+        return [v for v in await self.all_visits() if v.needs is not None and v.call_id is None]
+
+    async def all_visits(self) -> list[Visit]:
+        return [_visit(raw) for raw in (await self.redis.hgetall(self._key("visits"))).values()]

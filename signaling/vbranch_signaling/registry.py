@@ -58,6 +58,7 @@ class Registry(Protocol):
     async def end_grace(self, member: str) -> bool: ...
     async def expired_graces(self, now: float) -> list[str]: ...
     async def waiting_visits(self) -> list[Visit]: ...
+    async def all_visits(self) -> list[Visit]: ...
 
 
 @dataclass
@@ -146,3 +147,6 @@ class MemoryRegistry:
 
     async def waiting_visits(self) -> list[Visit]:
         return [v for v in self.visits.values() if v.needs is not None and v.call_id is None]
+
+    async def all_visits(self) -> list[Visit]:
+        return list(self.visits.values())

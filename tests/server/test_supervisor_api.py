@@ -16,6 +16,7 @@ from vbranch_server.crm import tickets as crm
 from vbranch_server.db.models import CallRecord, QueueSample, StaffUser, TicketChannel, TicketStatus
 from vbranch_server.keys import DB
 from vbranch_server.realtime.wiring import HUB
+from vbranch_server.supervision.reports import to_csv
 from vbranch_server.supervision.samples import store_samples
 
 from .test_tickets_api import log_in
@@ -293,3 +294,12 @@ async def test_the_dashboard_page_carries_its_texts_in_the_pages_language(
     assert 'dir="rtl"' in arabic and "لوحة اتفاقية مستوى الخدمة" in arabic
     english = await (await client.get("/supervisor", params={"lang": "en"})).text()
     assert "SLA board" in english and "/static/vendor/chart.js/chart.umd.min.js" in english
+
+
+def test_a_name_in_a_report_never_runs_as_a_spreadsheet_formula() -> None:
+    names = ['=HYPERLINK("http://evil")', "@SUM(A1)", "+1", "-2", "\tx", "\rx", "Huda", "=1"]
+    text = to_csv(["name", "calls"], {"name": "Name"}, [{"name": n, "calls": 3} for n in names])
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0] == ["Name", "calls"]
+    assert [row[0] for row in rows[1:]] == ["'" + n for n in names[:6]] + ["Huda", "'=1"]
+    assert {row[1] for row in rows[1:]} == {"3"}

@@ -85,7 +85,10 @@ async def test_visits_sockets_and_grace(registry) -> None:  # type: ignore[no-un
     )
     await registry.put_visit(visit)
     assert await registry.get_visit("v1") == visit
+    in_call = Visit("v2", "en", needs=Needs("pensions", "en"), call_id="k9")
+    await registry.put_visit(in_call)
     assert await registry.waiting_visits() == [visit]
+    assert sorted(await registry.all_visits(), key=lambda v: v.visit_id) == [visit, in_call]
     await registry.socket_opened("customer:v1", "s1")
     await registry.socket_opened("customer:v1", "s2")
     assert await registry.sockets_of("customer:v1") == {"s1", "s2"}

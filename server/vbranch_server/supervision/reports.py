@@ -125,6 +125,10 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+#: What a spreadsheet may read as the start of a formula (OWASP's list for CSV injection).
+FORMULA_STARTS = frozenset({"=", "+", "-", "@", "\t", "\r"})
+
+
 def to_csv(
     columns: Sequence[str], headings: Mapping[str, str], rows: Iterable[Mapping[str, Any]]
 ) -> str:
@@ -139,5 +143,5 @@ def to_csv(
     writer.writerow([headings.get(c, c) for c in columns])
     for row in rows:
         cells = [_cell(row[c]) for c in columns]
-        writer.writerow(["'" + c if c[:1] in {"=", "+", "-", "@"} else c for c in cells])
+        writer.writerow(["'" + c if c[:1] in FORMULA_STARTS else c for c in cells])
     return out.getvalue()

@@ -129,7 +129,8 @@ def _json(model: BaseModel, status: int = 200) -> web.Response:
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # A folder of the zone database ("America") raises IsADirectoryError, an OSError.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ApiError(400, "invalid_request", f"unknown time zone {name!r}") from None
 
 

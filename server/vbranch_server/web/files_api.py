@@ -51,7 +51,7 @@ async def upload_file(request: web.Request) -> web.Response:
     # Browsers send the bare file name (some clients percent-encode it); a path in it is a
     # handcrafted request.
     filename = unquote(part.filename or "")
-    if any(mark in filename for mark in ("/", "\\", "\x00", "..")):
+    if any(mark in filename for mark in ("/", "\\", "\x00")) or filename in {".", ".."}:
         raise ApiError(400, "invalid_file_name", "the file name may not contain a path")
 
     sink = UploadSink(request.app[SETTINGS].uploads_dir, limit)

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from vbranch_queue.core.model import AgentState, Needs, Offer, RoutingConfig, Skills
 from vbranch_queue.errors import AgentBusy, RoutingError
-from vbranch_queue.store import RoutingStore
+from vbranch_queue.store import RoutingStore, Snapshot
 from vbranch_signaling.calls import (
     CallEnd,
     CallSession,
@@ -635,20 +635,31 @@ class CallHub:
 
     async def _push_states(self) -> None:
         """Supervisors get the whole picture; agents hear of their own state changes."""
-        stats = await self.supervisor_stats()
-        await self.emitter.emit("stats", stats, to=SUPERVISORS_ROOM, namespace=SUPERVISOR_NS)
+        now = self.clock()
+        snapshot = await self.routing.snapshot(now)
+        # The whole picture reads every visit and call: only built when a supervisor (on any
+        # process) is watching. The agents' states and the minute sample need the snapshot only.
+        if await self.registry.open_sockets(SUPERVISORS_ROOM):
+            stats = await self._stats_of(snapshot, now)
+            await self.emitter.emit("stats", stats, to=SUPERVISORS_ROOM, namespace=SUPERVISOR_NS)
         # Only the process running the timers gets here, so each minute is sampled once.
-        minute = int(stats["now"] // 60)
+        minute = int(now // 60)
         if self.supervision is not None and minute != self._last_sample_minute:
             self._last_sample_minute = minute
             await self._record(
-                "the queue sample", self.supervision.queues_sampled(minute * 60.0, stats["queues"])
+                "the queue sample",
+                self.supervision.queues_sampled(minute * 60.0, self._queue_views(snapshot)),
             )
-        for view in stats["agents"]:
-            state = AgentState(view["state"])
-            if self._last_agent_states.get(view["agent_id"]) is not state:
-                self._last_agent_states[view["agent_id"]] = state
-                await self._emit(agent(view["agent_id"]), "state", {"state": state.value})
+        for view in snapshot.agents:
+            if self._last_agent_states.get(view.agent_id) is not view.state:
+                self._last_agent_states[view.agent_id] = view.state
+                await self._emit(agent(view.agent_id), "state", {"state": view.state.value})
+
+    async def supervisor_opened(self, sid: str) -> None:
+        await self.registry.socket_opened(SUPERVISORS_ROOM, sid)
+
+    async def supervisor_closed(self, sid: str) -> None:
+        await self.registry.socket_closed(SUPERVISORS_ROOM, sid)
 
     async def _call_timers(self, call: CallSession, now: float) -> None:
         if call.state is CallState.OFFERED and call.offer_expires_at < now:
@@ -692,11 +703,34 @@ class CallHub:
     async def supervisor_stats(self) -> dict[str, Any]:
         """The whole live picture for supervisors: queues, agents, calls and who waits.
 
-        Costs one snapshot, one read of the waiting visits and open calls, and one `waiting` read
-        per non-empty queue (at most 50 customers each); agents' names are cached.
+        Costs one snapshot, one read of the visits and open calls, and one `waiting` read per
+        non-empty queue (at most 50 customers each); agents' names are cached by the CRM.
         """
         now = self.clock()
-        snapshot = await self.routing.snapshot(now)
+        return await self._stats_of(await self.routing.snapshot(now), now)
+
+    def _queue_views(self, snapshot: Snapshot) -> list[dict[str, Any]]:
+        return [
+            {
+                "queue": q.needs.bucket,
+                "category": q.needs.category,
+                "language": q.needs.language,
+                "sign_language": q.needs.sign_language,
+                "waiting": q.waiting,
+                "longest_wait_seconds": q.longest_wait_seconds,
+                "answered": q.answered,
+                "answered_in_time": q.answered_in_time,
+                "service_level": q.service_level,
+                "service_level_target": SERVICE_LEVEL_GOALS[q.needs.sign_language],
+                "service_level_seconds": self.routing_config.threshold_for(q.needs),
+                "average_speed_of_answer": q.average_speed_of_answer,
+                "abandoned": q.abandoned,
+                "abandonment_rate": q.abandonment_rate,
+            }
+            for q in snapshot.queues
+        ]
+
+    async def _stats_of(self, snapshot: Snapshot, now: float) -> dict[str, Any]:
         # One read of all visits serves both the waiting list and the names of those in calls.
         visits = {v.visit_id: v for v in await self.registry.all_visits()}
         calls = [
@@ -730,25 +764,7 @@ class CallHub:
                 )
         return {
             "now": now,
-            "queues": [
-                {
-                    "queue": q.needs.bucket,
-                    "category": q.needs.category,
-                    "language": q.needs.language,
-                    "sign_language": q.needs.sign_language,
-                    "waiting": q.waiting,
-                    "longest_wait_seconds": q.longest_wait_seconds,
-                    "answered": q.answered,
-                    "answered_in_time": q.answered_in_time,
-                    "service_level": q.service_level,
-                    "service_level_target": SERVICE_LEVEL_GOALS[q.needs.sign_language],
-                    "service_level_seconds": self.routing_config.threshold_for(q.needs),
-                    "average_speed_of_answer": q.average_speed_of_answer,
-                    "abandoned": q.abandoned,
-                    "abandonment_rate": q.abandonment_rate,
-                }
-                for q in snapshot.queues
-            ],
+            "queues": self._queue_views(snapshot),
             "agents": [
                 {
                     "agent_id": a.agent_id,

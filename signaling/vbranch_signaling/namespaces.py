@@ -250,9 +250,11 @@ class SupervisorNamespace(StaffNamespace):
         await self.save_session(sid, {"staff_id": staff.staff_id, "session_key": staff.session_key})
         await self.enter_room(sid, SUPERVISORS_ROOM)
         await self._staff_connected(sid, staff)
+        await self.hub.supervisor_opened(sid)
         await self.emit("stats", await self.hub.supervisor_stats(), to=sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        await self.hub.supervisor_closed(sid)
         await self._staff_disconnected(sid)
 
     async def _supervisor(self, sid: str) -> str:

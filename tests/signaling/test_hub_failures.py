@@ -128,3 +128,21 @@ async def test_finishing_a_wrap_up_that_already_ran_out_reports_the_true_state()
     answer = await hub.finish_wrap_up("7", FinishWrapUp(call_id=call_id, next_state="away"))
     assert answer == {"state": "away"}
     assert await _agent_state(routing) is AgentState.AWAY
+
+
+async def test_the_whole_picture_is_built_only_while_a_supervisor_watches() -> None:
+    hub, emitter, _ = await _hub(set())
+    await hub._push_states()
+    assert emitter.events("supervisors") == []
+    # The agent still hears of their own state, whoever watches.
+    assert emitter.events(agent("7").room) == ["offer", "state"]
+
+    await hub.supervisor_opened("sup-sid")
+    await hub._push_states()
+    [(_, _, stats)] = [sent for sent in emitter.sent if sent[0] == "supervisors"]
+    assert [w["customer_id"] for w in stats["waiting"]] == [] and stats["calls"][0]["state"] == (
+        "offered"
+    )
+    await hub.supervisor_closed("sup-sid")
+    await hub._push_states()
+    assert emitter.events("supervisors") == ["stats"]

@@ -97,3 +97,27 @@ def test_every_message_key_used_by_a_template_exists() -> None:
         used |= set(re.findall(r"""\bt\(\s*["']([\w.]+)["']\s*[,)]""", template.read_text("utf-8")))
     assert used, "no message keys found: the pattern is stale"
     assert used - set(en) == set()
+
+
+ERROR_CODE = re.compile(
+    r"""(?:HubError|ApiError|refused|EventError|FileRefused|_deny|error_response)\(\s*"""
+    r"""(?:request,\s*)?(?:\d{3},\s*)?["']([a-z_]+)["']"""
+    r"""|\bcode\s*=\s*["']([a-z_]+)["']"""
+)
+
+
+def test_every_error_code_the_server_sends_has_text_in_both_languages() -> None:
+    """Pages show refusals from the catalog by code; the server's own messages are English."""
+    sources = [*ROOT.glob("server/vbranch_server/**/*.py"), *ROOT.glob("signaling/**/*.py")]
+    sources += [*ROOT.glob("queue/vbranch_queue/**/*.py")]
+    codes = {
+        code
+        for source in sources
+        for match in ERROR_CODE.finditer(source.read_text("utf-8"))
+        for code in match.groups()
+        if code
+    }
+    assert {"not_in_call", "wrong_state", "csrf_failed", "file_too_large"} <= codes, codes
+    for lang in ("ar", "en"):
+        catalog = load_catalog(CATALOGS, lang)
+        assert sorted(c for c in codes if f"error.{c}" not in catalog) == [], lang

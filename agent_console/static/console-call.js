@@ -1,6 +1,6 @@
 // The call itself: WebRTC as the IMPOLITE peer of perfect negotiation (docs/protocol.md), the
 // customer's camera and shared screen, own camera and screen, chat, and the files the customer sends.
-import { $, el, fail, t } from "./console-common.js";
+import { $, el, errorText, fail, t } from "./console-common.js";
 
 export const call = {
   socket: null, id: null, pc: null, local: null, screen: null, screenSender: null,
@@ -173,7 +173,7 @@ function stopShare() {
 
 $("hang-up").addEventListener("click", async () => {
   const ack = await call.socket.emitWithAck("hang_up", { call_id: call.id });
-  if (!ack.ok) fail(ack.error.message);
+  if (!ack.ok) fail(errorText(ack.error));
 });
 
 // --- chat -------------------------------------------------------------------------------------
@@ -186,7 +186,7 @@ $("chat-form").addEventListener("submit", async (event) => {
   const text = $("chat-text").value.trim();
   if (!text || !call.id) return;
   const ack = await call.socket.emitWithAck("chat", { call_id: call.id, text });
-  if (ack.ok) { addChat(t("console.you"), text); $("chat-text").value = ""; } else fail(ack.error.message);
+  if (ack.ok) { addChat(t("console.you"), text); $("chat-text").value = ""; } else fail(errorText(ack.error));
 });
 
 // --- files the customer shares, and the viewer ---------------------------------------------------

@@ -43,9 +43,15 @@ export function fail(message) {
   error.hidden = false;
 }
 
+/** A refusal from the server, in the page's language (the server's own message is English). */
+export function errorText(error) {
+  const code = error?.code;
+  return (code && config.messages[`error.${code}`]) || t("error.unknown", { code: code ?? "?" });
+}
+
 export function clearError() { $("error").hidden = true; }
 
-/** JSON over fetch with the session's CSRF token; a refusal throws with the server's message. */
+/** JSON over fetch with the session's CSRF token; a refusal throws with its text in the page's language. */
 export async function api(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -53,7 +59,7 @@ export async function api(path, { method = "GET", body } = {}) {
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body),
     credentials: "same-origin" });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error?.message ?? String(response.status));
+  if (!response.ok) throw new Error(errorText(data.error ?? { code: response.status }));
   return data;
 }
 

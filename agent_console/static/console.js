@@ -3,7 +3,7 @@
 import { io } from "/static/vendor/socket.io/socket.io.esm.min.js";
 import { addChat, addFile, call, endCall, onSignal, resumeCall, startCall, watchFiles } from "./console-call.js";
 import {
-  $, api, clearError, config, fail, formatClock, formatNumber, say, serviceName, t,
+  $, api, clearError, config, errorText, fail, formatClock, formatNumber, say, serviceName, t,
 } from "./console-common.js";
 import { hideTicket, loadMyTickets, loadTicket, markers, ticket } from "./console-ticket.js";
 
@@ -35,7 +35,7 @@ $("availability-form").addEventListener("submit", async (event) => {
   const payload = { state };
   if (state === "away") payload.reason = $("away-reason").value;
   const ack = await socket.emitWithAck("set_availability", payload);
-  if (!ack.ok) { fail(ack.error.message); return; }
+  if (!ack.ok) { fail(errorText(ack.error)); return; }
   clearError();
   showState(ack.state);
   say(state === "away" ? t("console.now_away", { reason: t(`console.reason.${payload.reason}`) }) : t("console.now_available"));
@@ -119,7 +119,7 @@ $("accept").addEventListener("click", async () => {
   $("accept").disabled = $("reject").disabled = true;
   const ack = await socket.emitWithAck("accept", { offer_id: offer.offer_id });
   if (agent.offer === offer) closeOffer();
-  if (!ack.ok) { fail(ack.error.message); return; }
+  if (!ack.ok) { fail(errorText(ack.error)); return; }
   clearError();
   showState("on_call");
   $("call-customer").textContent = offer.customer.display_name ? `· ${offer.customer.display_name}` : "";
@@ -143,7 +143,7 @@ $("reject").addEventListener("click", async () => {
   // The next offer (maybe the same customer again) can arrive before this answer: leave it shown.
   if (agent.offer === offer) closeOffer(ack.ok ? t("console.rejected") : "");
   else if (ack.ok) say(t("console.rejected"));
-  if (!ack.ok) fail(ack.error.message);
+  if (!ack.ok) fail(errorText(ack.error));
 });
 
 // --- transfer -----------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ $("transfer-form").addEventListener("submit", async (event) => {
     call_id: call.id, category: $("transfer-category").value, language: $("transfer-language").value,
     sign_language: $("transfer-sign").checked, ...(note ? { note } : {}),
   });
-  if (!ack.ok) { fail(ack.error.message); return; }
+  if (!ack.ok) { fail(errorText(ack.error)); return; }
   say(t("console.transferred"));
 });
 
@@ -199,7 +199,7 @@ $("wrap-up-form").addEventListener("submit", async (event) => {
     call_id: agent.wrapUpCallId, outcome: $("outcome").value, next_state: new FormData(event.target).get("next_state"),
     ...(notes ? { notes } : {}),
   });
-  if (!ack.ok) { fail(ack.error.message); return; }
+  if (!ack.ok) { fail(errorText(ack.error)); return; }
   clearError();
   clearInterval(agent.wrapUpTimer);
   agent.wrapUpCallId = null;

@@ -14,6 +14,12 @@ export function t(key, values = {}) {
     typeof values[name] === "number" ? numbers.format(values[name]) : String(values[name] ?? ""));
 }
 
+/** A refusal from the server, in the page's language (the server's own message is English). */
+export function errorText(error) {
+  const code = error?.code;
+  return (code && config.messages[`error.${code}`]) || t("error.unknown", { code: code ?? "?" });
+}
+
 export const number = (n) => (n === null || n === undefined ? "–" : numbers.format(n));
 export const percent = (r) => (r === null || r === undefined ? "–" : percents.format(r));
 export const dateTime = (iso) => dateTimes.format(new Date(iso));

@@ -2,7 +2,7 @@
 // namespace (docs/protocol.md), and the supervisor actions. Tables are redrawn only when their
 // content changes; the times in them tick here, once a second, from the server's clock.
 import { io } from "/static/vendor/socket.io/socket.io.esm.min.js";
-import { $, cell, config, duration, fillBody, number, percent, queueLabel, queueOfBucket, t }
+import { $, cell, config, duration, errorText, fillBody, number, percent, queueLabel, queueOfBucket, t }
   from "/static/console/supervisor-common.js";
 import { refreshAudit, refreshCharts, refreshSla, startPanels } from "/static/console/supervisor-panels.js";
 
@@ -141,7 +141,7 @@ async function act(event, payload, title) {
     ack = { ok: false, error: { message: t("supervisor.connection.lost") } };
   }
   result.textContent = ack.ok ? t("supervisor.action.done", { action: title })
-    : t("supervisor.action.failed", { reason: ack.error.message });
+    : t("supervisor.action.failed", { reason: errorText(ack.error) });
   if (ack.ok) refreshAudit();
 }
 

@@ -21,6 +21,11 @@ function show(step) {
 }
 
 function say(text) { $("status").textContent = text; }
+/** A refusal from the server, in the page's language (the server's own message is English). */
+function errorText(error) {
+  const code = error?.code;
+  return (code && config.messages[`error.${code}`]) || t("error.unknown", { code: code ?? "?" });
+}
 function fail(reason) { const e = $("error"); e.textContent = t("visit.error", { reason }); e.hidden = false; }
 
 const state = { token: null, socket: null, pc: null, callId: null, local: null, screen: null,
@@ -50,7 +55,7 @@ $("request-form").addEventListener("submit", async (event) => {
       display_name: $("display-name").value.trim() || null, phone: $("phone").value.trim() || null,
       sign_language: $("sign-language").checked, message: $("request-message").value.trim() }) });
   const body = await response.json();
-  if (response.status !== 201) { fail(body.error?.message ?? response.status); return; }
+  if (response.status !== 201) { fail(errorText(body.error ?? { code: response.status })); return; }
   $("request-form").hidden = true;
   const result = $("request-result");
   for (const text of [t("visit.request_sent"), t("visit.reference", { reference: body.reference }),
@@ -190,7 +195,7 @@ function connectSocket() {
       display_name: $("display-name").value.trim() || null,
       phone: $("phone").value.trim() || null,
     });
-    if (!ack.ok) { if (ack.error.code !== "already_queued") fail(ack.error.message); return; }
+    if (!ack.ok) { if (ack.error.code !== "already_queued") fail(errorText(ack.error)); return; }
     show("step-waiting");
     showPosition(ack);
   });
@@ -337,7 +342,7 @@ $("chat-form").addEventListener("submit", async (event) => {
   const text = $("chat-text").value.trim();
   if (!text) return;
   const ack = await state.socket.emitWithAck("chat", { call_id: state.callId, text });
-  if (ack.ok) { addChat(t("visit.you"), text); $("chat-text").value = ""; } else fail(ack.error.message);
+  if (ack.ok) { addChat(t("visit.you"), text); $("chat-text").value = ""; } else fail(errorText(ack.error));
 });
 
 // --- files ------------------------------------------------------------------------------------
@@ -353,7 +358,7 @@ function upload(file) {
     const item = document.createElement("li");
     item.textContent = request.status === 201
       ? t("visit.uploaded", { name: body.name })
-      : t("visit.upload_failed", { reason: body.error?.message ?? request.status });
+      : t("visit.upload_failed", { reason: errorText(body.error ?? { code: request.status }) });
     $("file-list").append(item);
   };
   request.send(form);
@@ -397,5 +402,5 @@ $("rating-form").addEventListener("submit", async (event) => {
     body: JSON.stringify({ rating, comment: $("rating-comment").value.trim() || null }),
   });
   if (response.status === 201) { $("rating-form").hidden = true; say(t("visit.thanks_rating")); }
-  else fail((await response.json()).error?.message ?? response.status);
+  else fail(errorText((await response.json().catch(() => ({}))).error ?? { code: response.status }));
 });

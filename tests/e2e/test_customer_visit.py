@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from vbranch_server.app import create_app
+from vbranch_server.i18n import Catalogs
 
 from ..signaling.aiortc_peer import ProtocolPeer, eventually
 from ..signaling.conftest import ROUTING, Peer, staff_cookie
@@ -90,6 +91,16 @@ async def test_a_whole_visit(  # type: ignore[no-untyped-def]
         shared = await agent_socket.next("file_shared")
         assert (shared["name"], shared["content_type"]) == ("id.pdf", "application/pdf")
         await page.wait_for_selector("#file-list li")
+        # A text file named .pdf is refused, and the page says why in its own language.
+        await page.set_input_files(
+            "#file-input",
+            files=[{"name": "notes.pdf", "mimeType": "application/pdf", "buffer": b"just text"}],
+        )
+        texts = Catalogs.load()
+        refused = texts.gettext(
+            lang, "visit.upload_failed", reason=texts.gettext(lang, "error.unsupported_file")
+        )
+        await page.wait_for_selector(f"#file-list li:has-text('{refused}')")
 
         # Screen share: a second video track arrives at the agent after renegotiation.
         await asyncio.wait_for(page.evaluate("startShare()"), 15)

@@ -219,7 +219,7 @@ async def console_page(request: web.Request) -> web.Response:
     messages = request.app[CATALOGS].messages[lang]
     services = await services_with_hours(request)
     # Only the texts the console shows travel to the browser, in the page's language.
-    wanted = ("console.", "language.")
+    wanted = ("console.", "language.", "error.")
     return render(
         request,
         "console.html",

@@ -99,7 +99,9 @@ async def visit_page(request: web.Request) -> web.Response:
     services = await services_with_hours(request)
     limit = request.app[SETTINGS].upload_max_bytes
     # Only the visit's own texts travel to the browser, in the page's language.
-    messages = {k: v for k, v in catalogs.messages[lang].items() if k.startswith("visit.")}
+    messages = {
+        k: v for k, v in catalogs.messages[lang].items() if k.startswith(("visit.", "error."))
+    }
     return render(
         request,
         "visit.html",

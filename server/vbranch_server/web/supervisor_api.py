@@ -47,7 +47,7 @@ async def supervisor_page_context(request: web.Request) -> dict[str, Any]:
     lang = pick_language(request)
     messages = request.app[CATALOGS].messages[lang]
     services = await services_with_hours(request)
-    wanted = ("supervisor.", "language.")
+    wanted = ("supervisor.", "language.", "error.")
     return {
         "services": services,
         "config": {

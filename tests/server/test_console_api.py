@@ -275,7 +275,9 @@ async def test_the_console_page_in_arabic_and_english(client: TestClient) -> Non
         "medical",
     }
     # Only the console's texts travel to the browser.
-    assert not [k for k in config["messages"] if not k.startswith(("console.", "language.", "error."))]
+    assert not [
+        k for k in config["messages"] if not k.startswith(("console.", "language.", "error."))
+    ]
 
     english = await (await client.get("/console?lang=en")).text()
     assert '<html lang="en" dir="ltr">' in english

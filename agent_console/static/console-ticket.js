@@ -63,6 +63,17 @@ function renderTicket() {
   tickSla();
 }
 
+/** A file's history line: received, or marked as (or no longer) one of the required documents.
+ * The server writes a mark as "<file name> = <document code>" ("-" when the mark is taken off). */
+function describeFile(who, body) {
+  const mark = /^(.*) = ([a-z0-9_]+|-)$/.exec(body);
+  if (!mark) return t("console.event.attachment", { who, name: body });
+  const [, name, code] = mark;
+  if (code === "-") return t("console.event.document_unmarked", { who, name });
+  const doc = ticket.data?.required_documents.find((d) => d.code === code);
+  return t("console.event.document_marked", { who, name, document: doc ? documentName(doc) : code });
+}
+
 function describeEvent(event) {
   const who = event.actor ?? t("console.system");
   switch (event.kind) {
@@ -70,7 +81,7 @@ function describeEvent(event) {
       return t("console.event.status", { who, status: t(`console.status.${event.to_status}`) })
         + (event.body ? `: ${event.body}` : "");
     case "note": return t("console.event.note", { who, text: event.body ?? "" });
-    case "attachment": return t("console.event.attachment", { who, name: event.body ?? "" });
+    case "attachment": return describeFile(who, event.body ?? "");
     case "assignment": return t("console.event.assignment", { who });
     default: return t("console.event.created", { who });
   }

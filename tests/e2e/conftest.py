@@ -69,6 +69,31 @@ async def keep_for_docs(page, name: str) -> None:  # type: ignore[no-untyped-def
         await page.screenshot(path=DOCS_SCREENSHOTS / name, full_page=True)
 
 
+def one_page_pdf(text: str) -> bytes:
+    """A real PDF of one page showing `text` (ASCII), small enough for any upload limit."""
+    stream = b"BT /F1 28 Tf 40 120 Td (" + text.encode("ascii") + b") Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 420 240] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    pdf, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(pdf))
+        pdf += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(pdf)
+    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    pdf += b"trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return pdf
+
+
 async def serious_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
     """axe-core's serious and critical findings on the page, as "rule (impact)"."""
     from axe_playwright_python.async_playwright import Axe

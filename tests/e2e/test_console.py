@@ -25,14 +25,15 @@ from vbranch_server.db.models import CallRecord, Ticket, TicketEvent, TicketEven
 from vbranch_server.i18n import Catalogs
 from vbranch_server.keys import DB
 
+from ..signaling.aiortc_peer import eventually
 from ..signaling.conftest import ROUTING, staff_cookie
-from .conftest import keep_for_docs, serious_violations
+from .conftest import keep_for_docs, one_page_pdf, serious_violations
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 MESSAGES = Path(__file__).resolve().parents[2] / "server" / "vbranch_server" / "messages"
 PASSWORDS = {login.username: login.password for login in DEMO_LOGINS}
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = one_page_pdf("National ID 1234567890")
 
 
 def frames_decoded(holder: str) -> str:
@@ -211,6 +212,14 @@ async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
         )
         viewer = next(f for f in console.frames if "/api/attachments/" in f.url)
         assert viewer.url.endswith(f"/api/attachments/{response.url.rsplit('/', 1)[1]}")
+        # Chromium's own PDF viewer opens inside that frame (the file's sandbox does not stop it).
+        await eventually(
+            lambda: any(
+                f.parent_frame is viewer and f.url.startswith("chrome-extension://")
+                for f in console.frames
+            ),
+            within=15,
+        )
 
         # The file is the national ID: the checklist ticks it off.
         await console.select_option("#file-list select", "national_id")
@@ -244,6 +253,15 @@ async def test_a_call_from_the_console(  # type: ignore[no-untyped-def]
         )
         # created, assigned, opened, file received, file marked as the ID, note, pending.
         assert await console.locator("#ticket-history li").count() == 7
+        # The mark reads as words in the page's language, with the document's own name.
+        marked = Catalogs.load().gettext(
+            lang,
+            "console.event.document_marked",
+            who="agent.ar",
+            name="id.pdf",
+            document={"en": "National ID", "ar": "الهوية الوطنية"}[lang],
+        )
+        await console.wait_for_selector(f"#ticket-history li:has-text('{marked}')")
 
         # Chat both ways.
         await console.fill("#chat-text", "Welcome")

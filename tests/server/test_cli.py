@@ -235,6 +235,10 @@ def test_serve_answers_on_its_port(demo_env: dict[str, str]) -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
+        output = server.stdout.read() if server.stdout else ""
+    # uvloop is a dependency wherever it exists (not on Windows).
+    expected = "asyncio loop" if sys.platform == "win32" else "uvloop loop"
+    assert f"in-memory queue, {expected})" in output, output
 
 
 def _wait_until_healthy(server: subprocess.Popen[str], port: int) -> None:

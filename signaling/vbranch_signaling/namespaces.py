@@ -177,8 +177,14 @@ class StaffNamespace(GuardedNamespace):
             raise socketio.exceptions.ConnectionRefusedError("your role may not use this namespace")
         return staff
 
-    async def _staff_connected(self, sid: str, staff: StaffIdentity) -> None:
+    async def _staff_connected(
+        self, sid: str, staff: StaffIdentity, environ: dict[str, Any]
+    ) -> None:
         await self.hub.staff_socket_opened(staff.session_key, self.namespace, sid)
+        # A logout that ran between the check above and now could not see this socket yet.
+        if await self.lookup(environ) is None:
+            await self.hub.staff_socket_closed(staff.session_key, self.namespace, sid)
+            raise socketio.exceptions.ConnectionRefusedError("log in as a staff member first")
 
     async def _staff_disconnected(self, sid: str) -> None:
         session = await self.get_session(sid)
@@ -204,12 +210,13 @@ class AgentNamespace(CallMemberNamespace, StaffNamespace):
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         staff = await self._authenticate(environ)
+        # First, before any other effect: a refused connection gets no disconnect to undo them.
+        await self._staff_connected(sid, staff, environ)
         member = agent(staff.staff_id)
         await self.save_session(sid, {"member": member, "session_key": staff.session_key})
         await self.enter_room(sid, member.room)
         await self.hub.agent_ready(staff.staff_id, staff.skills)
         await self.hub.connected_socket(member, sid)
-        await self._staff_connected(sid, staff)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         session = await self.get_session(sid)
@@ -246,10 +253,10 @@ class SupervisorNamespace(StaffNamespace):
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         staff = await self._authenticate(environ)
+        await self._staff_connected(sid, staff, environ)  # first, as for agents
         # Kept for the audit log: every action names the supervisor who took it.
         await self.save_session(sid, {"staff_id": staff.staff_id, "session_key": staff.session_key})
         await self.enter_room(sid, SUPERVISORS_ROOM)
-        await self._staff_connected(sid, staff)
         await self.hub.supervisor_opened(sid)
         await self.emit("stats", await self.hub.supervisor_stats(), to=sid)
 

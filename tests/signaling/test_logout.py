@@ -6,12 +6,15 @@ import aiohttp
 import pytest
 import socketio
 
+from vbranch_queue.core.model import Skills
+from vbranch_queue.memory import MemoryRoutingStore
 from vbranch_server.auth.sessions import SESSION_COOKIE
+from vbranch_signaling.hub import CallHub
+from vbranch_signaling.namespaces import AgentNamespace, StaffIdentity
 
 from .aiortc_peer import eventually
-from .conftest import PASSWORDS, Peer
-
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+from .conftest import PASSWORDS, ROUTING, Peer
+from .test_hub_failures import FailingCrm, Recorder
 
 
 async def _log_in(server, username: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
@@ -38,6 +41,7 @@ async def _connect(server, namespace: str, cookie: str) -> Peer:  # type: ignore
     return peer
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_logging_out_closes_that_sessions_sockets(server) -> None:  # type: ignore[no-untyped-def]
     # The same agent logged in twice (two browsers), and a supervisor.
     first, first_csrf = await _log_in(server, "agent.ar")
@@ -64,3 +68,27 @@ async def test_logging_out_closes_that_sessions_sockets(server) -> None:  # type
         for peer in (console, other_console, dashboard):
             if peer.sio.connected:
                 await peer.close()
+
+
+async def test_a_logout_during_a_connect_leaves_no_socket_behind() -> None:
+    """The session is checked again once the socket is registered under it: a logout that ran in
+    between (here: the second lookup finds no session) refuses the connection and forgets it."""
+    hub = CallHub(
+        MemoryRoutingStore(ROUTING),
+        FailingCrm(set()),
+        Recorder(),
+        clock=lambda: 100.0,
+        new_id=lambda: "id",
+        ice_servers=lambda _: [],
+    )
+    staff = StaffIdentity("7", "agent", "Ahmad", Skills.of(["pensions"], ["ar"]), "session-1")
+    answers = iter([staff, None])
+
+    async def lookup(environ):  # type: ignore[no-untyped-def]
+        return next(answers)
+
+    namespace = AgentNamespace(hub, lookup)
+    with pytest.raises(socketio.exceptions.ConnectionRefusedError):
+        await namespace.on_connect("sid-1", {})
+    assert await hub.staff_sockets("session-1") == []
+    assert await hub.registry.open_sockets("agent:7") == 0

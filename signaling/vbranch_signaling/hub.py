@@ -612,6 +612,10 @@ class CallHub:
 
     async def tick(self) -> None:
         now = self.clock()
+        # A crashed process dropped all its connections at once: those people get their grace.
+        for room in await self.registry.forget_dead_processes():
+            if room.startswith(("customer:", "agent:")):
+                await self.registry.start_grace(room, now + self.config.grace_seconds)
         for call in await self.registry.open_calls():
             try:
                 await self._call_timers(call, now)

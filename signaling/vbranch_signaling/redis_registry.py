@@ -6,6 +6,7 @@ Records are JSON in hashes under a prefix; `replace_call` is a compare-and-set i
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import asdict
 from typing import Any
 
@@ -68,9 +69,17 @@ def _call(raw: Any) -> CallSession:
     return CallSession(**data)
 
 
+#: A process that has not said it is alive for this long has crashed (it says so every few seconds).
+PROCESS_ALIVE_SECONDS = 20
+
+
 class RedisRegistry:
-    def __init__(self, redis: Redis, prefix: str = "vb:s:") -> None:
+    """Shared by every server process. Each socket is also filed under the process holding it, so
+    the sockets of a process that crashed can be forgotten (and their grace periods started)."""
+
+    def __init__(self, redis: Redis, prefix: str = "vb:s:", process: str | None = None) -> None:
         self.redis, self.prefix = redis, prefix
+        self.process = process or secrets.token_hex(8)
         self._store = redis.register_script(_STORE_CALL)
 
     def _key(self, name: str) -> str:
@@ -125,15 +134,49 @@ class RedisRegistry:
         await self.redis.zadd(self._key("grace"), {member: until})
 
     async def socket_opened(self, member: str, sid: str) -> None:
-        await self.redis.sadd(self._key(f"sockets:{member}"), sid)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(self._key(f"sockets:{member}"), sid)
+            pipe.sadd(self._key(f"process-sockets:{self.process}"), f"{member} {sid}")
+            # Known (and alive for now) from its first socket, even before its first heartbeat.
+            pipe.sadd(self._key("processes"), self.process)
+            pipe.set(self._key(f"process:{self.process}"), "1", ex=PROCESS_ALIVE_SECONDS, nx=True)
+            await pipe.execute()
 
     async def socket_closed(self, member: str, sid: str) -> int:
         key = self._key(f"sockets:{member}")
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.srem(key, sid)
+            pipe.srem(self._key(f"process-sockets:{self.process}"), f"{member} {sid}")
             pipe.scard(key)
-            _, remaining = await pipe.execute()
+            _, _, remaining = await pipe.execute()
         return int(remaining)
+
+    async def process_alive(self) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._key(f"process:{self.process}"), "1", ex=PROCESS_ALIVE_SECONDS)
+            pipe.sadd(self._key("processes"), self.process)
+            await pipe.execute()
+
+    async def forget_dead_processes(self) -> list[str]:
+        """Forget the sockets of processes that stopped saying they are alive; returns the members
+        left with no socket at all (their grace period starts, as for any dropped connection)."""
+        orphaned: list[str] = []
+        for process in sorted(map(_text, await self.redis.smembers(self._key("processes")))):
+            if await self.redis.exists(self._key(f"process:{process}")):
+                continue
+            filed = self._key(f"process-sockets:{process}")
+            for entry in sorted(map(_text, await self.redis.smembers(filed))):
+                member, _, sid = entry.rpartition(" ")
+                key = self._key(f"sockets:{member}")
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.srem(key, sid)
+                    pipe.scard(key)
+                    _, remaining = await pipe.execute()
+                if int(remaining) == 0:
+                    orphaned.append(member)
+            await self.redis.delete(filed)
+            await self.redis.srem(self._key("processes"), process)
+        return orphaned
 
     async def open_sockets(self, member: str) -> int:
         return int(await self.redis.scard(self._key(f"sockets:{member}")))

@@ -55,6 +55,13 @@ class Registry(Protocol):
 
     async def open_sockets(self, member: str) -> int: ...
     async def sockets_of(self, member: str) -> set[str]: ...
+
+    async def process_alive(self) -> None:
+        """Said every few seconds by each server process."""
+
+    async def forget_dead_processes(self) -> list[str]:
+        """Members whose last socket was held by a process that has stopped."""
+
     async def end_grace(self, member: str) -> bool: ...
     async def expired_graces(self, now: float) -> list[str]: ...
     async def waiting_visits(self) -> list[Visit]: ...
@@ -134,6 +141,12 @@ class MemoryRegistry:
 
     async def sockets_of(self, member: str) -> set[str]:
         return set(self.sockets.get(member, ()))
+
+    async def process_alive(self) -> None:
+        pass  # one process: it is alive while it runs
+
+    async def forget_dead_processes(self) -> list[str]:
+        return []
 
     async def end_grace(self, member: str) -> bool:
         """True if the member was within their grace period (and now is back)."""

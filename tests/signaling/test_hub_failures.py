@@ -6,13 +6,16 @@ store is the real in-memory one.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from vbranch_queue.core.model import AgentState, RoutingConfig, Skills
 from vbranch_queue.memory import MemoryRoutingStore
 from vbranch_signaling.hub import CallHub, HubError, agent, customer
+from vbranch_signaling.redis_registry import RedisRegistry
 from vbranch_signaling.schemas import FinishWrapUp, Join
 
 
@@ -146,3 +149,42 @@ async def test_the_whole_picture_is_built_only_while_a_supervisor_watches() -> N
     await hub.supervisor_closed("sup-sid")
     await hub._push_states()
     assert emitter.events("supervisors") == ["stats"]
+
+
+@pytest.mark.redis
+async def test_a_customer_whose_process_crashed_gets_the_grace_period(redis_url: str) -> None:
+    """The customer waits, connected to a process that then crashes: the process holding the
+    timers forgets its sockets, the grace period starts, and when it ends the place is given up."""
+    client = Redis.from_url(redis_url, decode_responses=True)
+    prefix = f"vbt-hub-{uuid.uuid4().hex[:8]}:"
+    now = [100.0]
+    try:
+        survivor = RedisRegistry(client, prefix=prefix, process="survivor")
+        crashed = RedisRegistry(client, prefix=prefix, process="crashed")
+        hub = CallHub(
+            MemoryRoutingStore(RoutingConfig(wrap_up_seconds=30)),
+            FailingCrm(set()),
+            Recorder(),
+            clock=lambda: now[0],
+            new_id=lambda: "id",
+            ice_servers=lambda _: [],
+            registry=survivor,
+        )
+        await hub.customer_join("v1", "ar", Join(category="pensions", language="ar"))
+        await crashed.socket_opened("customer:v1", "sid-on-the-crashed-process")
+        await survivor.process_alive()
+        await hub.tick()
+        assert await survivor.open_sockets("customer:v1") == 1  # its process is alive for now
+        await client.delete(f"{prefix}process:crashed")  # it stopped saying so: it crashed
+
+        await hub.tick()
+        assert await survivor.open_sockets("customer:v1") == 0
+        assert (await hub.position_of("v1"))["position"] == 1  # still in line, within grace
+        now[0] += hub.config.grace_seconds + 1
+        await hub.tick()
+        assert (await hub.position_of("v1"))["position"] is None  # the place was given up
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()

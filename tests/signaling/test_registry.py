@@ -104,3 +104,40 @@ async def test_visits_sockets_and_grace(registry) -> None:  # type: ignore[no-un
     assert await registry.end_grace("agent:7") and not await registry.end_grace("agent:7")
     await registry.drop_visit("v1")
     assert await registry.get_visit("v1") is None
+
+
+@pytest.mark.redis
+async def test_the_sockets_of_a_crashed_process_are_forgotten(redis_url: str) -> None:
+    client = Redis.from_url(redis_url, decode_responses=True)
+    prefix = f"vbt-reg-{uuid.uuid4().hex[:8]}:"
+    alive, crashed = (RedisRegistry(client, prefix=prefix, process=p) for p in ("a", "b"))
+    try:
+        await alive.socket_opened("customer:v1", "s1")
+        await crashed.socket_opened("customer:v1", "s2")  # the same customer, two tabs
+        await crashed.socket_opened("agent:7", "s3")
+        await crashed.socket_opened("customer:v2", "s4")
+        await crashed.socket_closed("customer:v2", "s4")  # closed normally before the crash
+        assert await alive.forget_dead_processes() == []  # both are alive (from their sockets)
+        for registry in (alive, crashed):
+            await registry.process_alive()
+        assert await alive.forget_dead_processes() == []
+
+        await client.delete(f"{prefix}process:b")  # b stops saying it is alive: it crashed
+        # Only the agent lost their last socket; the customer still has the tab on process a.
+        assert await alive.forget_dead_processes() == ["agent:7"]
+        assert await alive.sockets_of("customer:v1") == {"s1"}
+        assert await alive.open_sockets("agent:7") == 0
+        assert await alive.forget_dead_processes() == []  # forgotten once
+        assert await client.smembers(f"{prefix}processes") == {"a"}
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def test_one_process_never_has_dead_processes() -> None:
+    registry = MemoryRegistry()
+    await registry.socket_opened("agent:7", "s1")
+    await registry.process_alive()
+    assert await registry.forget_dead_processes() == []

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 HUB = web.AppKey("hub", CallHub)
 TICK_SECONDS = 0.5
+#: How often each process says it is alive (a process silent for 20 s is taken for crashed).
+ALIVE_EVERY_SECONDS = 5.0
 
 
 #: One process at a time runs the timers (offer and connect timeouts, grace periods, pushes):
@@ -156,8 +159,13 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
         lease = settings.redis_prefix + "timer-lease"
 
         async def tick_forever() -> None:
+            said_alive = float("-inf")
             while True:
                 try:
+                    # Every process says it is alive; the timer holder forgets those that stopped.
+                    if time.monotonic() - said_alive >= ALIVE_EVERY_SECONDS:
+                        await hub.registry.process_alive()
+                        said_alive = time.monotonic()
                     if await _holds_timer_lease(shared_redis, lease, holder):
                         await hub.tick()
                 except Exception:

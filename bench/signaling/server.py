@@ -282,7 +282,8 @@ async def stop_server(server: RunningServer) -> None:
 
 async def _prepare(deployment: Deployment, agents: int) -> list[str]:
     await run_command(deployment, "db", "upgrade")
-    await run_command(deployment, "demo")
+    # The server runs on the real clock: every service open, whatever the hour of the run.
+    await run_command(deployment, "demo", "--always-open")
     return await create_agents(
         normalize_database_url("DATABASE_URL", deployment.database_url), agents
     )

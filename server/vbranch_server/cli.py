@@ -94,7 +94,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     async def work(session):  # type: ignore[no-untyped-def]
         if args.if_empty and not await database_is_empty(session):
             return False
-        await seed_demo(session, _now())
+        await seed_demo(session, _now(), always_open=args.always_open)
         return True
 
     seeded = asyncio.run(_with_session(settings, work))
@@ -192,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="load demo calendars, services and staff (idempotent)")
     demo.add_argument("--if-empty", action="store_true", help="only when there is no staff yet")
+    demo.add_argument(
+        "--always-open",
+        action="store_true",
+        help="every demo service open at all hours (to try or benchmark vbranch at night)",
+    )
     demo.set_defaults(run=cmd_demo)
 
     user = commands.add_parser("user", help="staff accounts").add_subparsers(

@@ -74,6 +74,9 @@ class Crm(Protocol):
 
     async def has_category(self, code: str) -> bool: ...
 
+    async def service_open(self, code: str) -> bool:
+        """Whether the service's business hours include this moment."""
+
     async def agent_name(self, agent_id: str) -> str: ...
 
     async def open_ticket(self, call: CallSession, visit: Visit) -> tuple[str, str | None]:
@@ -249,6 +252,10 @@ class CallHub:
     async def customer_join(self, visit_id: str, language: str, join: Join) -> dict[str, Any]:
         if not await self.crm.has_category(join.category):
             raise HubError("invalid_payload", f"unknown service category {join.category!r}")
+        # Outside its hours the page offers a request instead; the line itself is closed too.
+        # (Transfers and supervisors' moves are staff decisions and may still use it.)
+        if not await self.crm.service_open(join.category):
+            raise HubError("service_closed", "this service is closed now; leave a request instead")
         now = self.clock()
         visit = await self.registry.get_visit(visit_id) or Visit(visit_id, language)
         if visit.call_id is not None:

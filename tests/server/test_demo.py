@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vbranch_server.crm.calendars import load_calendar
 from vbranch_server.crm.demo import seed_demo
 from vbranch_server.db.models import BusinessCalendarRow, ServiceCategory, StaffUser
-from vbranch_server.sla import weekly_hours_to_mapping
+from vbranch_server.sla import is_open_at, weekly_hours_to_mapping
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
@@ -73,3 +73,23 @@ async def test_a_policy_above_ten_working_days_is_refused_by_the_database(
             )
             assert category is not None
             category.resolution_working_days = 11
+
+
+async def test_always_open_demo_services_are_open_at_night_and_on_fridays(
+    db_session: AsyncSession,
+) -> None:
+    async with db_session.begin():
+        await seed_demo(db_session, NOW, always_open=True)
+    always = await load_calendar(db_session, "ALWAYS-OPEN")
+    friday_night = datetime(2026, 11, 27, 2, 30, tzinfo=UTC)
+    assert is_open_at(always, friday_night)
+    calendars = (
+        await db_session.scalars(
+            select(BusinessCalendarRow.name).join(
+                ServiceCategory, ServiceCategory.calendar_id == BusinessCalendarRow.id
+            )
+        )
+    ).all()
+    assert set(calendars) == {"ALWAYS-OPEN"}
+    # The office calendars are still there for a later plain `vbranch demo`.
+    assert not is_open_at(await load_calendar(db_session, "SA-GOSI"), friday_night)

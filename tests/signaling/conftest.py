@@ -6,6 +6,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -49,6 +50,14 @@ class Peer:
 
     async def close(self) -> None:
         await self.sio.disconnect()
+
+
+@pytest.fixture
+def clock(clock):  # type: ignore[no-untyped-def]
+    """Sunday 2026-11-22 11:00 in Riyadh, 11:30 in Tehran: every demo service is open, and a
+    customer may only join a line during its service's hours."""
+    clock.now = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    return clock
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import socketio
@@ -478,3 +478,20 @@ async def test_a_reloaded_console_gets_its_pending_offer_again(
     resent = await again.next("offer")
     assert resent["offer_id"] == offer["offer_id"]
     assert (await again.call("accept", {"offer_id": resent["offer_id"]}))["ok"]
+
+
+async def test_a_closed_service_takes_no_one_into_its_line(server, connect_customer, clock) -> None:  # type: ignore[no-untyped-def]
+    # Saturday 11:00 in Riyadh (pensions keeps Sunday–Thursday hours), 11:30 in Tehran (medical
+    # is open on Saturdays).
+    clock.now = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    customer = await connect_customer()
+    refused = await customer.call("join", {**JOIN, "category": "pensions"})
+    assert refused == {
+        "ok": False,
+        "error": {
+            "code": "service_closed",
+            "message": "this service is closed now; leave a request instead",
+        },
+    }
+    assert (await server.app[HUB].supervisor_stats())["waiting"] == []
+    assert (await customer.call("join", {**JOIN, "category": "medical"}))["ok"]

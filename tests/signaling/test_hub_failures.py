@@ -41,6 +41,9 @@ class FailingCrm:
     async def has_category(self, code: str) -> bool:
         return True
 
+    async def service_open(self, code: str) -> bool:
+        return True
+
     async def agent_name(self, agent_id: str) -> str:
         return "Agent"
 

@@ -64,7 +64,8 @@ def two_servers(new_postgres_database, redis_url: str, tmp_path: Path) -> Iterat
         "VBRANCH_DATA_DIR": str(tmp_path),
         "VBRANCH_LOG_LEVEL": "WARNING",
     }
-    for command in (["db", "upgrade"], ["demo"]):
+    # The servers run on the real clock: the demo services must be open whatever the hour.
+    for command in (["db", "upgrade"], ["demo", "--always-open"]):
         done = subprocess.run(
             [VBRANCH, *command], env=env, capture_output=True, text=True, timeout=120, check=False
         )

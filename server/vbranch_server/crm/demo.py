@@ -38,6 +38,17 @@ DEMO_CALENDARS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: For trying vbranch (or benchmarking it) outside office hours: every day, all day, no holidays.
+#: (Hours end at 23:59, so each day has one closed minute.)
+ALWAYS_OPEN = "ALWAYS-OPEN"
+ALWAYS_OPEN_CALENDAR: dict[str, Any] = {
+    "timezone": "UTC",
+    "holiday_country": None,
+    "weekly_hours": {
+        day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    },
+}
+
 _ID = {"code": "national_id", "name_en": "National ID", "name_ar": "الهوية الوطنية"}
 _IBAN = {"code": "iban_certificate", "name_en": "IBAN certificate", "name_ar": "شهادة الآيبان"}
 
@@ -151,9 +162,13 @@ async def _upsert_calendar(session: AsyncSession, name: str, spec: dict[str, Any
     row.weekly_hours = spec["weekly_hours"]
 
 
-async def seed_demo(session: AsyncSession, now: datetime) -> None:
+async def seed_demo(session: AsyncSession, now: datetime, *, always_open: bool = False) -> None:
+    """The demo calendars, services and staff; with `always_open`, every service on a calendar
+    that is open at all hours instead of its office's."""
     for name, spec in DEMO_CALENDARS.items():
         await _upsert_calendar(session, name, spec)
+    if always_open:
+        await _upsert_calendar(session, ALWAYS_OPEN, ALWAYS_OPEN_CALENDAR)
     await session.flush()
     calendars = {row.name: row for row in await session.scalars(select(BusinessCalendarRow))}
     for spec in DEMO_CATEGORIES:
@@ -164,7 +179,7 @@ async def seed_demo(session: AsyncSession, now: datetime) -> None:
             row = ServiceCategory(code=spec["code"])
             session.add(row)
         row.name_en, row.name_ar = spec["name_en"], spec["name_ar"]
-        row.calendar = calendars[spec["calendar"]]
+        row.calendar = calendars[ALWAYS_OPEN if always_open else spec["calendar"]]
         row.resolution_working_days = validate_resolution_target(spec["resolution_working_days"])
         row.first_response_working_days = 1
         row.required_documents = spec["required_documents"]

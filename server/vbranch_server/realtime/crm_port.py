@@ -18,7 +18,8 @@ from vbranch_queue.core.model import Needs
 from vbranch_server.crm import call_log
 from vbranch_server.crm.calendars import calendar_from_row
 from vbranch_server.db.models import BusinessCalendarRow, ServiceCategory, StaffUser
-from vbranch_server.keys import DB, ENGINE
+from vbranch_server.keys import CLOCK, DB, ENGINE
+from vbranch_server.sla import is_open_at
 from vbranch_signaling.calls import CallSession
 from vbranch_signaling.registry import Visit
 
@@ -66,6 +67,10 @@ class DatabaseCrm:
 
     async def has_category(self, code: str) -> bool:
         return code in await self._category_terms()
+
+    async def service_open(self, code: str) -> bool:
+        terms = (await self._category_terms()).get(code)
+        return terms is not None and is_open_at(terms.calendar, self.app[CLOCK]())
 
     async def agent_name(self, agent_id: str) -> str:
         cached = self._names.get(agent_id)

@@ -129,25 +129,25 @@ function layout() {
   $("screen-badge").hidden = !screen;
   const button = $("switch-view");
   button.hidden = !screen;
-  button.setAttribute("aria-pressed", String(!call.screenLarge));
   button.textContent = t(call.screenLarge ? "console.show_camera" : "console.show_screen");
 }
 
 $("switch-view").addEventListener("click", () => { call.screenLarge = !call.screenLarge; layout(); });
 
 // --- own controls ---------------------------------------------------------------------------------
-function toggle(button, kind, onText, offText) {
+// Toggle buttons keep their name; aria-pressed (and its look) says the state, as on the
+// customer's page.
+function toggle(button, kind) {
   button.addEventListener("click", () => {
     if (!call.local) return;
     const tracks = kind === "audio" ? call.local.getAudioTracks() : call.local.getVideoTracks();
     const off = button.getAttribute("aria-pressed") !== "true";
     for (const track of tracks) track.enabled = !off;
     button.setAttribute("aria-pressed", String(off));
-    button.textContent = t(off ? offText : onText);
   });
 }
-toggle($("mute"), "audio", "console.mute", "console.unmute");
-toggle($("camera"), "video", "console.camera_off", "console.camera_on");
+toggle($("mute"), "audio");
+toggle($("camera"), "video");
 
 $("share").addEventListener("click", () => (call.screen ? stopShare() : startShare().catch((e) => fail(e.message))));
 
@@ -159,7 +159,6 @@ export async function startShare() {
   track.addEventListener("ended", stopShare);
   call.screenSender = call.pc.addTrack(track, call.screen); // renegotiates: we make the offer
   $("share").setAttribute("aria-pressed", "true");
-  $("share").textContent = t("console.stop_share");
 }
 
 function stopShare() {
@@ -168,7 +167,6 @@ function stopShare() {
   if (call.screenSender && call.pc) call.pc.removeTrack(call.screenSender);
   call.screen = call.screenSender = null;
   $("share").setAttribute("aria-pressed", "false");
-  $("share").textContent = t("console.share");
 }
 
 $("hang-up").addEventListener("click", async () => {

@@ -290,18 +290,19 @@ async function onSignal({ description, candidate }) {
 }
 
 // --- controls ---------------------------------------------------------------------------------
-function toggle(button, kind, onText, offText) {
+// Toggle buttons keep their name; aria-pressed (and its look) says the state. A name that
+// changed too would be read as "Unmute microphone, pressed": the opposite of what is meant.
+function toggle(button, kind) {
   button.addEventListener("click", () => {
     if (!state.local) return; // nothing to mute
     const tracks = kind === "audio" ? state.local.getAudioTracks() : state.local.getVideoTracks();
     const off = button.getAttribute("aria-pressed") !== "true";
     for (const track of tracks) track.enabled = !off;
     button.setAttribute("aria-pressed", String(off));
-    button.textContent = t(off ? offText : onText);
   });
 }
-toggle($("mute"), "audio", "visit.mute", "visit.unmute");
-toggle($("camera"), "video", "visit.camera_off", "visit.camera_on");
+toggle($("mute"), "audio");
+toggle($("camera"), "video");
 
 $("share").addEventListener("click", () => (state.screen ? stopShare() : startShare()));
 
@@ -311,7 +312,6 @@ async function startShare() {
   track.addEventListener("ended", stopShare);
   state.screenSender = state.pc.addTrack(track, state.screen); // a second video track: renegotiates
   $("share").setAttribute("aria-pressed", "true");
-  $("share").textContent = t("visit.stop_share");
   $("sharing").hidden = false;
 }
 window.startShare = startShare;
@@ -322,7 +322,6 @@ function stopShare() {
   if (state.screenSender) state.pc.removeTrack(state.screenSender);
   state.screen = state.screenSender = null;
   $("share").setAttribute("aria-pressed", "false");
-  $("share").textContent = t("visit.share");
   $("sharing").hidden = true;
 }
 

@@ -111,7 +111,7 @@ async def test_mute_and_camera_toggles(  # type: ignore[no-untyped-def]
         # Mute, from the keyboard.
         await _tab_to(page, "mute")
         await page.keyboard.press("Space")
-        await expect_toggle(mute, True, texts.gettext(lang, "visit.unmute"))
+        await expect_toggle(mute, True, texts.gettext(lang, "visit.mute"))
         assert await page.evaluate(SENT, "audio") == {"sent": False, "local": [False], "same": True}
         await _frames_later(agent, "audio", 25)  # what was already on its way
         loud = agent.loud
@@ -127,7 +127,7 @@ async def test_mute_and_camera_toggles(  # type: ignore[no-untyped-def]
         # Camera off, from the keyboard: the agent gets black frames.
         await _tab_to(page, "camera")
         await page.keyboard.press("Space")
-        await expect_toggle(camera, True, texts.gettext(lang, "visit.camera_on"))
+        await expect_toggle(camera, True, texts.gettext(lang, "visit.camera_off"))
         assert await page.evaluate(SENT, "video") == {"sent": False, "local": [False], "same": True}
         await eventually(lambda: agent.luma[-1] < DARK)
         await page.screenshot(path=artifacts / "02-camera-off.png")
@@ -144,6 +144,7 @@ async def test_mute_and_camera_toggles(  # type: ignore[no-untyped-def]
 
 
 async def expect_toggle(button, pressed: bool, label: str) -> None:  # type: ignore[no-untyped-def]
+    """A toggle keeps its name whatever its state; aria-pressed says the state."""
     from playwright.async_api import expect
 
     await expect(button).to_have_attribute("aria-pressed", "true" if pressed else "false")

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from vbranch_server.auth.sessions import SESSION_COOKIE
+
+from ..signaling.conftest import Peer, staff_cookie
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",
@@ -67,6 +71,16 @@ async def keep_for_docs(page, name: str) -> None:  # type: ignore[no-untyped-def
     if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=DOCS_SCREENSHOTS / name, full_page=True)
+
+
+async def available_agent(server, base: str, username: str = "agent.ar") -> Peer:  # type: ignore[no-untyped-def]
+    """A Python agent connected to /agent with a real staff session, set available."""
+    agent = Peer("/agent")
+    await agent.connect(
+        base, headers={"Cookie": f"{SESSION_COOKIE}={await staff_cookie(server, username)}"}
+    )
+    await agent.call("set_availability", {"state": "available"})
+    return agent
 
 
 def one_page_pdf(text: str) -> bytes:

@@ -14,7 +14,8 @@ from vbranch_server.app import create_app
 from vbranch_server.i18n import Catalogs
 
 from ..signaling.aiortc_peer import ProtocolPeer, eventually
-from ..signaling.conftest import ROUTING, Peer, staff_cookie
+from ..signaling.conftest import ROUTING
+from .conftest import available_agent
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -79,11 +80,7 @@ async def test_mute_and_camera_toggles(  # type: ignore[no-untyped-def]
     server = await aiohttp_server(create_app(settings, clock=clock, routing=ROUTING))
     base = str(server.make_url("/")).rstrip("/")
     texts = Catalogs.load()
-    agent_socket = Peer("/agent")
-    await agent_socket.connect(
-        base, headers={"Cookie": f"vb_session={await staff_cookie(server, 'agent.ar')}"}
-    )
-    await agent_socket.call("set_availability", {"state": "available"})
+    agent_socket = await available_agent(server, base)
     context = await browser.new_context()
     page = await context.new_page()
     errors: list[str] = []
@@ -157,11 +154,7 @@ async def test_a_customer_without_camera_still_sees_and_hears_the_agent(  # type
 ) -> None:
     server = await aiohttp_server(create_app(settings, clock=clock, routing=ROUTING))
     base = str(server.make_url("/")).rstrip("/")
-    agent_socket = Peer("/agent")
-    await agent_socket.connect(
-        base, headers={"Cookie": f"vb_session={await staff_cookie(server, 'agent.ar')}"}
-    )
-    await agent_socket.call("set_availability", {"state": "available"})
+    agent_socket = await available_agent(server, base)
     context = await browser.new_context()
     page = await context.new_page()
     errors: list[str] = []

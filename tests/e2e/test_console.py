@@ -62,15 +62,20 @@ async def decodes_video(page: Any, holder: str) -> None:
     )
 
 
-async def open_console(browser: Any, base: str, username: str, lang: str, errors: list[str]) -> Any:
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
+async def log_in_to_console(page: Any, base: str, lang: str, username: str = "agent.ar") -> None:
+    """Through the real login form, as an agent does."""
     await page.goto(f"{base}/login?lang={lang}&next=/console")
     await page.fill("#username", username)
     await page.fill("#password", PASSWORDS[username])
     await page.click("button[type=submit]")
     await page.wait_for_url("**/console")
+
+
+async def open_console(browser: Any, base: str, username: str, lang: str, errors: list[str]) -> Any:
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
+    await log_in_to_console(page, base, lang, username)
     await page.wait_for_function("() => window.agentConsole !== undefined")
     return page
 

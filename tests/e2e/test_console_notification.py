@@ -24,7 +24,7 @@ import pytest
 from vbranch_server.app import create_app
 
 from ..signaling.conftest import ROUTING, Peer, visit_token
-from .test_console import PASSWORDS, go_available
+from .test_console import go_available, log_in_to_console
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -76,11 +76,7 @@ async def test_an_offer_in_the_background_raises_a_notification(  # type: ignore
     page.on("pageerror", lambda error: errors.append(str(error)))
     customer = Peer("/customer")
     try:
-        await page.goto(f"{base}/login?lang={lang}&next=/console")
-        await page.fill("#username", "agent.ar")
-        await page.fill("#password", PASSWORDS["agent.ar"])
-        await page.click("button[type=submit]")
-        await page.wait_for_url("**/console")
+        await log_in_to_console(page, base, lang)
         assert await page.evaluate("Notification.permission") == "granted"
         await go_available(page)
 

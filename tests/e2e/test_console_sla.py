@@ -26,7 +26,7 @@ from vbranch_server.keys import DB
 
 from ..signaling.conftest import ROUTING, Peer, visit_token
 from .conftest import serious_violations
-from .test_console import PASSWORDS
+from .test_console import log_in_to_console
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -63,11 +63,7 @@ async def test_the_sla_countdown_turns_amber_then_red(  # type: ignore[no-untype
     page.on("pageerror", lambda error: errors.append(str(error)))
     customer = Peer("/customer")
     try:
-        await page.goto(f"{base}/login?lang={lang}&next=/console")
-        await page.fill("#username", "agent.ar")
-        await page.fill("#password", PASSWORDS["agent.ar"])
-        await page.click("button[type=submit]")
-        await page.wait_for_url("**/console")
+        await log_in_to_console(page, base, lang)
         await page.check("#avail-available")
         await page.click("#apply-availability")
         await page.wait_for_selector("#agent-state.state-available")

@@ -14,8 +14,8 @@ from vbranch_server.app import create_app
 from vbranch_server.i18n import Catalogs
 
 from ..signaling.aiortc_peer import ProtocolPeer, eventually
-from ..signaling.conftest import ROUTING, Peer, staff_cookie
-from .conftest import serious_violations
+from ..signaling.conftest import ROUTING
+from .conftest import available_agent, serious_violations
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -34,11 +34,7 @@ async def test_a_whole_visit(  # type: ignore[no-untyped-def]
 ) -> None:
     server = await aiohttp_server(create_app(settings, clock=clock, routing=ROUTING))
     base = str(server.make_url("/")).rstrip("/")
-    agent_socket = Peer("/agent")
-    await agent_socket.connect(
-        base, headers={"Cookie": f"vb_session={await staff_cookie(server, 'agent.ar')}"}
-    )
-    await agent_socket.call("set_availability", {"state": "available"})
+    agent_socket = await available_agent(server, base)
     context = await browser.new_context()
     page = await context.new_page()
     errors: list[str] = []

@@ -15,8 +15,8 @@ from vbranch_server.app import create_app
 from vbranch_server.i18n import Catalogs
 
 from ..signaling.aiortc_peer import ProtocolPeer, eventually
-from ..signaling.conftest import ROUTING, Peer, staff_cookie, visit_token
-from .conftest import keep_for_docs, serious_violations
+from ..signaling.conftest import ROUTING, Peer, visit_token
+from .conftest import available_agent, keep_for_docs, serious_violations
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -37,22 +37,13 @@ async def _keep(page, artifacts: Path, name: str) -> None:  # type: ignore[no-un
     await keep_for_docs(page, name)
 
 
-async def _agent(server, base: str) -> Peer:  # type: ignore[no-untyped-def]
-    agent = Peer("/agent")
-    await agent.connect(
-        base, headers={"Cookie": f"vb_session={await staff_cookie(server, 'agent.ar')}"}
-    )
-    await agent.call("set_availability", {"state": "available"})
-    return agent
-
-
 async def test_arabic_waiting_room(  # type: ignore[no-untyped-def]
     aiohttp_server, settings, clock, demo_data, browser, artifacts
 ) -> None:
     server = await aiohttp_server(create_app(settings, clock=clock, routing=ROUTING))
     base = str(server.make_url("/")).rstrip("/")
     join = {"category": "pensions", "language": "ar"}
-    agent = await _agent(server, base)
+    agent = await available_agent(server, base)
     served, ahead = Peer("/customer"), Peer("/customer")
     context = await browser.new_context(viewport=VIEWPORT, locale="ar")
     page = await context.new_page()
@@ -101,7 +92,7 @@ async def test_english_call_with_a_shared_screen(  # type: ignore[no-untyped-def
 ) -> None:
     server = await aiohttp_server(create_app(settings, clock=clock, routing=ROUTING))
     base = str(server.make_url("/")).rstrip("/")
-    agent_socket = await _agent(server, base)
+    agent_socket = await available_agent(server, base)
     context = await browser.new_context(viewport=VIEWPORT, locale="en")
     page = await context.new_page()
     agent = None

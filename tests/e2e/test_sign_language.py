@@ -10,7 +10,7 @@ import pytest
 from vbranch_server.app import create_app
 
 from ..signaling.conftest import ROUTING, Peer, staff_cookie
-from .conftest import serious_violations
+from .conftest import available_agent, serious_violations
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -26,11 +26,7 @@ async def test_sign_language_goes_only_to_a_signer(  # type: ignore[no-untyped-d
 ) -> None:
     server = await aiohttp_server(create_app(settings, clock=clock, routing=ROUTING))
     base = str(server.make_url("/")).rstrip("/")
-    hearing = Peer("/agent")
-    await hearing.connect(
-        base, headers={"Cookie": f"vb_session={await staff_cookie(server, 'agent.ar')}"}
-    )
-    await hearing.call("set_availability", {"state": "available"})
+    hearing = await available_agent(server, base)
     context = await browser.new_context()
     page = await context.new_page()
     signer = Peer("/agent")

@@ -6,6 +6,7 @@ Timers (offer and connect timeouts, wrap-up ends, reconnection grace) fire from 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -35,6 +36,17 @@ CUSTOMER_NS, AGENT_NS, SUPERVISOR_NS = "/customer", "/agent", "/supervisor"
 SUPERVISORS_ROOM = "supervisors"
 DEFAULT_GRACE_SECONDS = 30.0
 STATS_INTERVAL_SECONDS = 1.0
+
+
+#: A push to many sockets (positions, states) yields to the event loop after this many messages.
+PUSH_SLICE = 50
+
+
+async def _let_others_run(sent: int) -> None:
+    """Emitting to a local socket does not wait, so a push to hundreds of people would otherwise
+    run as one block and hold up every `signal` relayed meanwhile."""
+    if sent % PUSH_SLICE == 0:
+        await asyncio.sleep(0)
 
 
 class HubError(Exception):
@@ -127,7 +139,9 @@ class CallHub:
         self.clock, self.new_id, self.ice_servers = clock, new_id, ice_servers
         self.config = config or HubConfig()
         self.registry: Registry = registry or MemoryRegistry()
+        #: What each waiting customer was last told of their place (see `_as_shown`).
         self._last_positions: dict[str, tuple[Any, ...]] = {}
+        #: What each agent was last told of their own state, by a push, an event or an answer.
         self._last_agent_states: dict[str, AgentState] = {}
         self._last_push = float("-inf")
         #: Where supervisor actions are audited and queues sampled (None: nowhere, e.g. a bench).
@@ -140,6 +154,12 @@ class CallHub:
 
     async def _emit(self, member: Member, event: str, data: dict[str, Any]) -> None:
         await self.emitter.emit(event, data, to=member.room, namespace=member.namespace)
+
+    def _told_state(self, agent_id: str, state: AgentState) -> None:
+        """The agent learnt this state from an event or an answer (an offer, `accept`'s answer,
+        `call_ended`...): the timer's push of state changes need not say it again. That push was
+        two messages per call, a fifth of all a call sends."""
+        self._last_agent_states[agent_id] = state
 
     async def _offered(self, offers: list[Offer]) -> None:
         now = self.clock()
@@ -156,6 +176,7 @@ class CallHub:
             )
             await self.registry.put_call(call)
             await self._send_offer(call)
+            self._told_state(offer.agent_id, AgentState.OFFERED)
 
     async def _send_offer(self, call: CallSession) -> None:
         now = self.clock()
@@ -277,7 +298,10 @@ class CallHub:
         )
         if offer is not None:
             await self._offered([offer])
-        return await self.position_of(visit_id)
+        position = await self.position_of(visit_id)
+        if position["position"] is not None:
+            self._last_positions[visit_id] = _as_shown(position)  # the answer tells it
+        return position
 
     async def customer_leave(self, visit_id: str) -> dict[str, Any]:
         visit = await self.registry.get_visit(visit_id)
@@ -300,7 +324,11 @@ class CallHub:
     async def agent_ready(self, agent_id: str, skills: Skills) -> None:
         await self._offered(await self.routing.upsert_agent(agent_id, skills, self.clock()))
 
-    async def set_availability(self, agent_id: str, state: str) -> dict[str, Any]:
+    async def set_availability(
+        self, agent_id: str, state: str, *, by_agent: bool = True
+    ) -> dict[str, Any]:
+        """`by_agent`: the agent asked and the answer tells them; else (a supervisor, a lost
+        connection) the timer's push does."""
         target = AgentState(state)
         offered = await self._open_offer_of(agent_id)
         try:
@@ -309,6 +337,8 @@ class CallHub:
             raise HubError(exc.code, exc.message) from None
         if offered is not None and target is not AgentState.AVAILABLE:
             await self._withdraw(offered, CallEnd.NOT_ANSWERED, "agent_left")
+        if by_agent:
+            self._told_state(agent_id, target)
         await self._offered(offers)
         return {"state": target.value}
 
@@ -353,6 +383,7 @@ class CallHub:
             )
         )
         self._last_positions.pop(visit.visit_id, None)
+        self._told_state(agent_id, AgentState.ON_CALL)  # by the answer below
         await self._emit(
             customer(visit.visit_id),
             "connected",
@@ -426,6 +457,7 @@ class CallHub:
             # The wrap-up time ran out already (or the agent stepped away meanwhile): make the
             # state the one asked for, as availability would, so the answer is true.
             return await self.set_availability(agent_id, request.next_state)
+        self._told_state(agent_id, AgentState(request.next_state))  # by the answer
         await self._offered(offers)
         return {"state": request.next_state}
 
@@ -449,6 +481,7 @@ class CallHub:
         await self._emit(
             agent(agent_id), "call_ended", {"call_id": call.call_id, "reason": "transferred"}
         )
+        self._told_state(agent_id, AgentState.WRAP_UP)  # call_ended starts the console's wrap-up
         await self._requeue_front(replace(visit, handoff_note=request.note), needs, "transfer")
         await self._offered(offers)
         return {}
@@ -509,6 +542,7 @@ class CallHub:
             "call_ended",
             {"call_id": call.call_id, "reason": call.end.value if call.end else None},
         )
+        self._told_state(call.agent_id, AgentState.WRAP_UP)
         if visit is not None:
             # Kept until the customer's socket goes for good: a customer who was offline at this
             # moment gets the reference and secret code again when they reconnect.
@@ -571,6 +605,8 @@ class CallHub:
             elif visit.needs is not None:
                 self._last_positions.pop(member.id, None)
             return
+        # A reloaded console knows nothing yet: the next push tells its state.
+        self._last_agent_states.pop(member.id, None)
         call = await self.registry.call_of_agent(member.id)
         if call is not None and call.state is CallState.OFFERED:
             await self._send_offer(call)  # a reloaded console must not miss its offer
@@ -611,7 +647,7 @@ class CallHub:
         elif call is not None and call.state is CallState.WRAP_UP:
             await self.registry.replace_call(call, wrapped_up(call, self.clock()))
         try:
-            await self.set_availability(member.id, "offline")
+            await self.set_availability(member.id, "offline", by_agent=False)
         except HubError:
             log.warning("agent %s could not be set offline after their grace period", member.id)
 
@@ -661,10 +697,13 @@ class CallHub:
                 "the queue sample",
                 self.supervision.queues_sampled(minute * 60.0, self._queue_views(snapshot)),
             )
+        sent = 0
         for view in snapshot.agents:
             if self._last_agent_states.get(view.agent_id) is not view.state:
                 self._last_agent_states[view.agent_id] = view.state
                 await self._emit(agent(view.agent_id), "state", {"state": view.state.value})
+                sent += 1
+                await _let_others_run(sent)
 
     async def supervisor_opened(self, sid: str) -> None:
         await self.registry.socket_opened(SUPERVISORS_ROOM, sid)
@@ -694,6 +733,7 @@ class CallHub:
             "call_ended",
             {"call_id": call.call_id, "reason": "connect_failed"},
         )
+        self._told_state(call.agent_id, AgentState.WRAP_UP)
         visit = await self.registry.get_visit(call.customer_id)
         if visit is not None:
             await self._requeue_front(
@@ -702,6 +742,7 @@ class CallHub:
         await self._offered(offers)
 
     async def _push_positions(self) -> None:
+        sent = 0
         for visit in await self.registry.waiting_visits():
             position = await self.position_of(visit.visit_id)
             if position["position"] is None:
@@ -710,6 +751,8 @@ class CallHub:
             if self._last_positions.get(visit.visit_id) != key:
                 self._last_positions[visit.visit_id] = key
                 await self._emit(customer(visit.visit_id), "queue_position", position)
+                sent += 1
+                await _let_others_run(sent)
 
     async def supervisor_stats(self) -> dict[str, Any]:
         """The whole live picture for supervisors: queues, agents, calls and who waits.
@@ -864,7 +907,7 @@ class CallHub:
     async def supervisor_set_agent_state(
         self, agent_id: str, state: str, *, by: str
     ) -> dict[str, Any]:
-        result = await self.set_availability(agent_id, state)
+        result = await self.set_availability(agent_id, state, by_agent=False)
         await self._audit(by, "set_agent_state", agent_id, {"state": result["state"]})
         return result
 

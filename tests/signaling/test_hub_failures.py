@@ -140,8 +140,8 @@ async def test_the_whole_picture_is_built_only_while_a_supervisor_watches() -> N
     hub, emitter, _ = await _hub(set())
     await hub._push_states()
     assert emitter.events("supervisors") == []
-    # The agent still hears of their own state, whoever watches.
-    assert emitter.events(agent("7").room) == ["offer", "state"]
+    # The offer itself told the agent they are offered: no push repeats it.
+    assert emitter.events(agent("7").room) == ["offer"]
 
     await hub.supervisor_opened("sup-sid")
     await hub._push_states()
@@ -152,6 +152,27 @@ async def test_the_whole_picture_is_built_only_while_a_supervisor_watches() -> N
     await hub.supervisor_closed("sup-sid")
     await hub._push_states()
     assert emitter.events("supervisors") == ["stats"]
+
+
+async def test_an_agent_hears_of_state_changes_they_were_not_told_of() -> None:
+    hub, emitter, routing = await _hub(set())
+    await hub._push_states()
+    assert emitter.events(agent("7").room) == ["offer"]
+    # A supervisor sets them away, whoever watches: the push tells them.
+    await hub.supervisor_set_agent_state("7", "away", by="sup-1")
+    await hub._push_states()
+    assert emitter.events(agent("7").room) == ["offer", "offer_withdrawn", "state"]
+    assert emitter.sent[-1][2] == {"state": "away"}
+    # Their own choice is told by its answer; the push does not say it again.
+    assert await hub.set_availability("7", "available") == {"state": "available"}
+    await hub._push_states()
+    assert emitter.events(agent("7").room)[3:] == ["offer"]  # the customer waiting is offered
+    # A reloaded console knows nothing: the next push tells the state again.
+    await hub.reconnected(agent("7"))
+    await hub._push_states()
+    assert emitter.events(agent("7").room)[4:] == ["offer", "state"]
+    assert emitter.sent[-1][2] == {"state": "offered"}
+    assert await _agent_state(routing) is AgentState.OFFERED
 
 
 @pytest.mark.redis

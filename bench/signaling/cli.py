@@ -34,6 +34,16 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = 0.0
+    if not 0 < rate < float("inf"):
+        raise argparse.ArgumentTypeError(f"a rate is calls per second above 0, got {text!r}")
+    return rate
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.signaling", description=__doc__)
     parser.add_argument("--modes", type=_modes, default=list(MODES), help="sqlite,redis-postgres")
@@ -49,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="each customer's pause between calls (default 0: every customer calls back at once)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_rate,
+        default=None,
+        help="calls offered per second, all customers together (default: each calls back at once)",
     )
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="admin connection")
@@ -83,7 +99,9 @@ async def run_all(args: argparse.Namespace) -> int:
         for clients in args.sizes:
             print(f"-- {mode}, {clients} clients: setting up…", flush=True)
             try:
-                plan = Plan(mode, clients, args.seconds, args.warmup, args.pause_ms / 1000)
+                plan = Plan(
+                    mode, clients, args.seconds, args.warmup, args.pause_ms / 1000, args.rate
+                )
                 result = await run_once(plan, services)
             except Exception as exc:
                 print(f"== {mode}, {clients} clients: FAILED: {exc.__class__.__name__}: {exc}\n")

@@ -305,11 +305,41 @@ async def customer_call(customer: Customer) -> None:
         recorder.forget_call(call_id)
 
 
-async def customer_loop(customer: Customer, deadline: float, pause: float) -> None:
+class Arrivals:
+    """Calls offered at a steady rate (an open loop): one new call every 1/rate seconds, made by
+    whichever customer is free. If none is, the call waits for one, as a caller would wait on
+    the line, so a server that falls behind shows it in its figures instead of being spared."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._due: asyncio.Queue[None] = asyncio.Queue()
+
+    async def run(self, deadline: float) -> None:
+        start, count = time.perf_counter(), 0
+        while time.perf_counter() < deadline:
+            self._due.put_nowait(None)
+            count += 1
+            await asyncio.sleep(max(0.0, start + count / self.rate - time.perf_counter()))
+
+    async def next_call(self, deadline: float) -> bool:
+        """Waits for the next call to make; False once the deadline passed without one."""
+        try:
+            await asyncio.wait_for(self._due.get(), max(0.0, deadline - time.perf_counter()))
+        except TimeoutError:
+            return False
+        return True
+
+
+async def customer_loop(
+    customer: Customer, deadline: float, pause: float, arrivals: Arrivals | None = None
+) -> None:
     """Calls until the deadline; a call started before it is finished."""
-    # With a pause, first calls spread over one pause too, so calls arrive at an even rate.
-    await asyncio.sleep(random.uniform(0, max(START_SPREAD_SECONDS, pause)))
+    if arrivals is None:
+        # With a pause, first calls spread over one pause too, so calls arrive at an even rate.
+        await asyncio.sleep(random.uniform(0, max(START_SPREAD_SECONDS, pause)))
     while time.perf_counter() < deadline and customer.sio.connected:
+        if arrivals is not None and not await arrivals.next_call(deadline):
+            break
         try:
             await customer_call(customer)
         except Exception as exc:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from bench.signaling.accounts import log_in_all, visit_tokens
 from bench.signaling.clients import (
     Agent,
+    Arrivals,
     Client,
     Customer,
     close_all,
@@ -35,6 +36,8 @@ class Plan:
     warmup: float
     #: Each customer's pause between two calls.
     pause: float
+    #: Calls offered per second, all customers together (None: each calls back when done).
+    rate: float | None = None
 
 
 async def run_once(plan: Plan, services: Services) -> Result:
@@ -77,8 +80,10 @@ async def _measure(
     """Runs the calls; returns server and client CPU use over the window (100 = one core)."""
     recorder.window_start = time.perf_counter() + plan.warmup
     recorder.window_end = recorder.window_start + plan.seconds
+    arrivals = Arrivals(plan.rate) if plan.rate else None
+    pacer = asyncio.create_task(arrivals.run(recorder.window_end)) if arrivals else None
     loops = [
-        asyncio.create_task(customer_loop(customer, recorder.window_end, plan.pause))
+        asyncio.create_task(customer_loop(customer, recorder.window_end, plan.pause, arrivals))
         for customer in customers
     ]
     await asyncio.sleep(plan.warmup)
@@ -88,6 +93,8 @@ async def _measure(
         (server.cpu_seconds() - server_cpu) / plan.seconds * 100,
         (time.process_time() - client_cpu) / plan.seconds * 100,
     )
+    if pacer is not None:
+        await pacer
     await _drain(loops, recorder, "customer")
     await _drain([task for agent in agents for task in agent.calls], recorder, "agent")
     return cpu
@@ -111,6 +118,7 @@ def _result(
     return Result(
         mode=plan.mode,
         clients=plan.clients,
+        offered_rate=plan.rate,
         seconds=plan.seconds,
         warmup=plan.warmup,
         completed_total=len(completed),

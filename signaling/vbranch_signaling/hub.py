@@ -49,6 +49,10 @@ async def _let_others_run(sent: int) -> None:
         await asyncio.sleep(0)
 
 
+#: The position of a customer with an open offer (`Position.offered`: place 0, no wait).
+OFFERED = {"position": 0, "estimated_wait_seconds": 0.0}
+
+
 class HubError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -161,7 +165,8 @@ class CallHub:
         two messages per call, a fifth of all a call sends."""
         self._last_agent_states[agent_id] = state
 
-    async def _offered(self, offers: list[Offer]) -> None:
+    async def _offered(self, offers: list[Offer], visit: Visit | None = None) -> None:
+        """`visit`: the customer's visit when the caller has just stored it (saves a read)."""
         now = self.clock()
         for offer in offers:
             call = CallSession(
@@ -175,12 +180,14 @@ class CallHub:
                 offer_expires_at=offer.expires_at,
             )
             await self.registry.put_call(call)
-            await self._send_offer(call)
+            await self._send_offer(
+                call, visit if visit and visit.visit_id == offer.customer_id else None
+            )
             self._told_state(offer.agent_id, AgentState.OFFERED)
 
-    async def _send_offer(self, call: CallSession) -> None:
+    async def _send_offer(self, call: CallSession, visit: Visit | None = None) -> None:
         now = self.clock()
-        visit = await self.registry.get_visit(call.customer_id)
+        visit = visit or await self.registry.get_visit(call.customer_id)
         needs = Needs.from_bucket(call.bucket)
         await self._emit(
             agent(call.agent_id),
@@ -255,7 +262,7 @@ class CallHub:
             front=True,
         )
         if offer is not None:
-            await self._offered([offer])
+            await self._offered([offer], visit)
         await self._emit(
             customer(visit.visit_id),
             "requeued",
@@ -286,19 +293,21 @@ class CallHub:
             offer = await self.routing.join(visit_id, needs, visit.priority, now)
         except RoutingError as exc:
             raise HubError(exc.code, exc.message) from None
-        await self.registry.put_visit(
-            replace(
-                visit,
-                needs=needs,
-                display_name=join.display_name,
-                phone=join.phone,
-                enqueued_at=now,
-                ended=None,
-            )
+        visit = replace(
+            visit,
+            needs=needs,
+            display_name=join.display_name,
+            phone=join.phone,
+            enqueued_at=now,
+            ended=None,
         )
+        await self.registry.put_visit(visit)
         if offer is not None:
-            await self._offered([offer])
-        position = await self.position_of(visit_id)
+            await self._offered([offer], visit)
+        if offer is not None and offer.customer_id == visit_id:
+            position = dict(OFFERED)  # what the routing store would say; no need to ask
+        else:
+            position = await self.position_of(visit_id)
         if position["position"] is not None:
             self._last_positions[visit_id] = _as_shown(position)  # the answer tells it
         return position

@@ -35,6 +35,13 @@ end
 return 1
 """
 
+# A call found through one of its indexes (offer id → call, agent → call) in one round trip.
+_INDEXED_CALL = """
+local call_id = redis.call('HGET', KEYS[1], ARGV[1])
+if not call_id then return false end
+return redis.call('HGET', KEYS[2], call_id)
+"""
+
 
 def _text(value: Any) -> str:
     """Whether or not the client decodes responses, work with text."""
@@ -81,6 +88,7 @@ class RedisRegistry:
         self.redis, self.prefix = redis, prefix
         self.process = process or secrets.token_hex(8)
         self._store = redis.register_script(_STORE_CALL)
+        self._indexed_call = redis.register_script(_INDEXED_CALL)
 
     def _key(self, name: str) -> str:
         return self.prefix + name
@@ -99,13 +107,15 @@ class RedisRegistry:
         raw = await self.redis.hget(self._key("calls"), call_id)
         return _call(raw) if raw else None
 
+    async def _call_by(self, index: str, key: str) -> CallSession | None:
+        raw = await self._indexed_call(keys=[self._key(index), self._key("calls")], args=[key])
+        return _call(raw) if raw else None
+
     async def call_for_offer(self, offer_id: str) -> CallSession | None:
-        call_id = await self.redis.hget(self._key("offer_call"), offer_id)
-        return await self.get_call(_text(call_id)) if call_id else None
+        return await self._call_by("offer_call", offer_id)
 
     async def call_of_agent(self, agent_id: str) -> CallSession | None:
-        call_id = await self.redis.hget(self._key("agent_call"), agent_id)
-        return await self.get_call(_text(call_id)) if call_id else None
+        return await self._call_by("agent_call", agent_id)
 
     async def _store_call(self, call: CallSession, expected: CallState | None) -> bool:
         stored = await self._store(

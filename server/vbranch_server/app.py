@@ -11,9 +11,11 @@ from redis.asyncio import Redis
 
 from vbranch_queue.core.model import RoutingConfig
 from vbranch_server.auth.ratelimit import FailureLimiter
+from vbranch_server.crm.call_log_writer import CallLogWriter
 from vbranch_server.db.engine import create_engine, session_factory
 from vbranch_server.i18n import Catalogs
 from vbranch_server.keys import (
+    CALL_LOG,
     CATALOGS,
     CLOCK,
     DB,
@@ -62,6 +64,14 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DB] = session_factory(engine)
     yield
     await engine.dispose()
+
+
+async def _call_log_ctx(app: web.Application) -> AsyncIterator[None]:
+    writer = CallLogWriter(app[ENGINE])
+    writer.start()
+    app[CALL_LOG] = writer
+    yield
+    await writer.close()
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -116,7 +126,10 @@ def create_app(
         str(settings.web_root / "client_web" / "templates"),
         str(settings.web_root / "agent_console" / "templates"),
     )
+    # Order matters: contexts close in reverse, so the call log's last entries are written
+    # after the call hub stops and before the database engine is disposed.
     app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_call_log_ctx)
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(echo_ctx)
     for module in (

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from vbranch_server.auth.ratelimit import FailureLimiter
+from vbranch_server.crm.call_log_writer import CallLogWriter
 from vbranch_server.i18n import Catalogs
 from vbranch_server.metrics import Metrics
 from vbranch_server.settings import Settings
@@ -21,6 +22,7 @@ SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
+CALL_LOG = web.AppKey("call_log", CallLogWriter)
 REDIS: web.AppKey[Redis | None] = web.AppKey("redis")
 METRICS = web.AppKey("metrics", Metrics)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)

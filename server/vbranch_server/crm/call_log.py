@@ -1,40 +1,40 @@
-"""The video call's writes to the CRM, as a few plain SQL statements per step.
+"""What a video call writes to the CRM: the four entries of its call log, and their tables.
 
-A call touches the database four times: at accept (the ticket and the call record), when media
-connects (first response), at hang-up and at the end of wrap-up. These run on the signaling
-path for every call, so they use SQLAlchemy Core on one connection: statements on the tables rather
-than the mapped classes, so no ORM session, no identity map, no ORM bulk-persistence pass and
-none of the eager relationship loads that reading a whole `Ticket` brings (category,
-calendar, holidays, customer, agent). The ticket rules stay those of `crm.tickets`: the same
-reference numbers, SLA deadlines and history lines.
+A call writes an entry at accept (the ticket and the call record), when media connects (first
+response), at hang-up and at the end of wrap-up. They run on the signaling path for every call,
+so `call_log_writer` writes every entry pending in one transaction, each kind of row with one
+statement for the whole batch (`call_log_accepts`, `call_log_follow_ups`): SQLAlchemy Core on the
+tables, no ORM session, no identity map, none of the eager loads a whole `Ticket` brings. The
+ticket rules stay those of `crm.tickets`: the same reference numbers, SLA deadlines and history.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
-from vbranch_server.crm.rules import hash_secret_code, new_secret_code
-from vbranch_server.crm.tickets import deadlines_for, event_row, next_reference
+from vbranch_server.crm.calendars import calendar_from_row
 from vbranch_server.db.models import (
+    BusinessCalendarRow,
     CallRecord,
     Customer,
+    ServiceCategory,
     Ticket,
-    TicketChannel,
     TicketEvent,
-    TicketEventKind,
-    TicketPriority,
     TicketStatus,
 )
 from vbranch_server.sla import BusinessCalendar
 
-TICKETS = Ticket.__table__
-CALLS = CallRecord.__table__
-EVENTS = TicketEvent.__table__
-CUSTOMERS = Customer.__table__
+# Declarative classes type their table loosely (a FromClause): these are the tables.
+TICKETS = cast(Table, Ticket.__table__)
+CALLS = cast(Table, CallRecord.__table__)
+EVENTS = cast(Table, TicketEvent.__table__)
+CUSTOMERS = cast(Table, Customer.__table__)
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,26 @@ class CategoryTerms:
     calendar: BusinessCalendar
     first_response_working_days: int
     resolution_working_days: int
+
+
+async def active_category_terms(session: AsyncSession) -> dict[str, CategoryTerms]:
+    """The terms of every active service category, by code."""
+    rows = await session.scalars(
+        select(ServiceCategory)
+        .where(ServiceCategory.active)
+        .options(
+            selectinload(ServiceCategory.calendar).selectinload(BusinessCalendarRow.custom_holidays)
+        )
+    )
+    return {
+        row.code: CategoryTerms(
+            id=row.id,
+            calendar=calendar_from_row(row.calendar),
+            first_response_working_days=row.first_response_working_days,
+            resolution_working_days=row.resolution_working_days,
+        )
+        for row in rows
+    }
 
 
 @dataclass(frozen=True)
@@ -65,209 +85,75 @@ class Caller:
     language: str
 
 
-async def _add_events(db: AsyncConnection, rows: list[dict[str, object]]) -> None:
-    await db.execute(insert(EVENTS), rows)
+@dataclass(frozen=True)
+class CallAccepted:
+    """The call record, on the visit's ticket if it has one (after a transfer or a lost agent:
+    the ticket goes to this agent) or else on a new ticket in the service's category."""
+
+    start: CallStart
+    caller: Caller
+    ticket_reference: str | None
+    category: str
+    #: None when the category is unknown or inactive: no new ticket can be opened in it.
+    terms: CategoryTerms | None
 
 
-async def _record_call(db: AsyncConnection, ticket_id: int, start: CallStart) -> None:
-    await db.execute(
-        insert(CALLS).values(
-            call_id=start.call_id,
-            ticket_id=ticket_id,
-            agent_id=start.agent_id,
-            visit_id=start.visit_id,
-            queue=start.queue,
-            enqueued_at=start.enqueued_at,
-            accepted_at=start.accepted_at,
-            wait_seconds=start.wait_seconds,
-        )
-    )
-
-
-async def continue_ticket(db: AsyncConnection, reference: str, start: CallStart) -> bool:
-    """A call on the visit's existing ticket (after a transfer or a lost agent): the ticket goes
-    to this agent, the history says so. False when no ticket has that reference."""
-    row = (
-        await db.execute(
-            select(TICKETS.c.id, TICKETS.c.assigned_agent_id).where(
-                TICKETS.c.reference == reference
-            )
-        )
-    ).first()
-    if row is None:
-        return False
-    ticket_id, assigned = row
-    if assigned != start.agent_id:
-        await db.execute(
-            update(TICKETS)
-            .where(TICKETS.c.id == ticket_id)
-            .values(assigned_agent_id=start.agent_id, updated_at=start.accepted_at)
-        )
-        await _add_events(
-            db,
-            [
-                event_row(
-                    ticket_id,
-                    TicketEventKind.ASSIGNMENT,
-                    start.accepted_at,
-                    start.agent_id,
-                    assigned_to_id=start.agent_id,
-                )
-            ],
-        )
-    await _record_call(db, ticket_id, start)
-    return True
-
-
-async def open_video_ticket(
-    db: AsyncConnection, category: CategoryTerms, caller: Caller, start: CallStart
-) -> tuple[str, str]:
-    """A new ticket for the caller, assigned to the accepting agent, with its call record.
-    Returns the reference and the secret code (shown to the customer once, stored hashed)."""
-    now = start.accepted_at
-    # First of our writes: on SQLite the transaction takes the write lock here.
-    reference = await next_reference(db, now.astimezone(category.calendar.zone).year)
-    customer_id = await db.scalar(
-        insert(CUSTOMERS)
-        .values(
-            display_name=caller.display_name,
-            phone=caller.phone,
-            preferred_language=caller.language,
-            created_at=now,
-        )
-        .returning(CUSTOMERS.c.id)
-    )
-    deadlines = deadlines_for(
-        category.calendar,
-        category.first_response_working_days,
-        category.resolution_working_days,
-        now,
-    )
-    code = new_secret_code()
-    ticket_id = await db.scalar(
-        insert(TICKETS)
-        .values(
-            reference=reference,
-            secret_code_hash=hash_secret_code(code),
-            status=TicketStatus.NEW,
-            priority=TicketPriority.NORMAL,
-            channel=TicketChannel.VIDEO,
-            subject="Video visit",
-            language=caller.language,
-            category_id=category.id,
-            customer_id=customer_id,
-            assigned_agent_id=start.agent_id,
-            created_at=now,
-            updated_at=now,
-            first_response_due_at=deadlines.first_response_due_at,
-            resolution_due_at=deadlines.resolution_due_at,
-            resolution_at_risk_at=deadlines.resolution_at_risk_at,
-        )
-        .returning(TICKETS.c.id)
-    )
-    assert ticket_id is not None
-    await _add_events(
-        db,
-        [
-            event_row(
-                ticket_id,
-                TicketEventKind.CREATED,
-                now,
-                start.agent_id,
-                to_status=TicketStatus.NEW,
-            ),
-            event_row(
-                ticket_id,
-                TicketEventKind.ASSIGNMENT,
-                now,
-                start.agent_id,
-                assigned_to_id=start.agent_id,
-            ),
-        ],
-    )
-    await _record_call(db, ticket_id, start)
-    return reference, code
-
-
-async def media_connected(db: AsyncConnection, call_id: str, agent_id: int, now: datetime) -> None:
+@dataclass(frozen=True)
+class MediaConnected:
     """The customer first saw an agent: the ticket's first response, and a new ticket opens."""
-    ticket_id = await db.scalar(
-        update(CALLS)
-        .where(CALLS.c.call_id == call_id)
-        .values(connected_at=now)
-        .returning(CALLS.c.ticket_id)
-    )
-    if ticket_id is None:
-        return
-    opened = await db.scalar(
-        update(TICKETS)
-        .where(TICKETS.c.id == ticket_id, TICKETS.c.status == TicketStatus.NEW)
-        .values(status=TicketStatus.OPEN, first_response_at=now, updated_at=now)
-        .returning(TICKETS.c.id)
-    )
-    if opened is not None:
-        await _add_events(
-            db,
-            [
-                event_row(
-                    ticket_id,
-                    TicketEventKind.STATUS_CHANGE,
-                    now,
-                    agent_id,
-                    from_status=TicketStatus.NEW,
-                    to_status=TicketStatus.OPEN,
-                )
-            ],
-        )
-        return
-    await db.execute(
-        update(TICKETS)
-        .where(TICKETS.c.id == ticket_id, TICKETS.c.first_response_at.is_(None))
-        .values(first_response_at=now)
-    )
+
+    call_id: str
+    agent_id: int
+    at: datetime
 
 
-async def _note(
-    db: AsyncConnection, ticket_id: int, body: str, agent_id: int, now: datetime
-) -> None:
-    await db.execute(update(TICKETS).where(TICKETS.c.id == ticket_id).values(updated_at=now))
-    await _add_events(db, [event_row(ticket_id, TicketEventKind.NOTE, now, agent_id, body=body)])
+@dataclass(frozen=True)
+class CallEnded:
+    call_id: str
+    agent_id: int
+    at: datetime
+    talk_seconds: float | None
+    end_reason: str | None
+    note: str | None
 
 
-async def call_ended(
-    db: AsyncConnection,
-    call_id: str,
-    *,
-    ended_at: datetime,
-    talk_seconds: float | None,
-    end_reason: str | None,
-    note: str | None,
-    agent_id: int,
-) -> None:
-    ticket_id = await db.scalar(
-        update(CALLS)
-        .where(CALLS.c.call_id == call_id)
-        .values(ended_at=ended_at, talk_seconds=talk_seconds, end_reason=end_reason)
-        .returning(CALLS.c.ticket_id)
-    )
-    if ticket_id is not None and note:
-        await _note(db, ticket_id, note, agent_id, ended_at)
+@dataclass(frozen=True)
+class WrapUpFinished:
+    call_id: str
+    agent_id: int
+    at: datetime
+    outcome: str | None
+    notes: str | None
 
 
-async def wrap_up_finished(
-    db: AsyncConnection,
-    call_id: str,
-    *,
-    outcome: str | None,
-    notes: str | None,
-    agent_id: int,
-    now: datetime,
-) -> None:
-    ticket_id = await db.scalar(
-        update(CALLS)
-        .where(CALLS.c.call_id == call_id)
-        .values(outcome=outcome)
-        .returning(CALLS.c.ticket_id)
-    )
-    if ticket_id is not None and notes:
-        await _note(db, ticket_id, notes, agent_id, now)
+#: The entries after the accept, on the call's record.
+FollowUp = MediaConnected | CallEnded | WrapUpFinished
+CallLogEntry = CallAccepted | FollowUp
+#: What an accept gives back: the ticket's reference and, for a new ticket, its secret code
+#: (shown to the customer once, stored hashed).
+Opened = tuple[str, str | None]
+#: Per entry: its result, or the error that refused it without writing anything of it.
+Outcome = Opened | Exception | None
+
+
+@dataclass
+class TicketNow:
+    """What a batch knows of a ticket it changes, kept current as each entry is applied.
+
+    Read FOR UPDATE, so on PostgreSQL the decisions taken on it (reassign, open) still hold when
+    written; in id order, so two batches lock in the same order. SQLite has one writer, and the
+    application's single pooled connection is the batch's until it commits.
+    """
+
+    id: int
+    assigned_agent_id: int | None
+    status: TicketStatus
+    first_response_at: datetime | None
+
+
+TICKET_NOW_COLUMNS = (
+    TICKETS.c.id,
+    TICKETS.c.assigned_agent_id,
+    TICKETS.c.status,
+    TICKETS.c.first_response_at,
+)

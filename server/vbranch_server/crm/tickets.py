@@ -92,11 +92,12 @@ def _dialect_name(db: Database) -> str:
     return db.dialect.name if isinstance(db, AsyncConnection) else db.get_bind().dialect.name
 
 
-async def _bump_counter(db: Database, year: int) -> int:
+async def _bump_counter(db: Database, year: int, count: int) -> int:
+    """Takes `count` numbers from the year's counter; the last one taken."""
     number = await db.scalar(
         update(TicketCounter)
         .where(TicketCounter.year == year)
-        .values(last_number=TicketCounter.last_number + 1)
+        .values(last_number=TicketCounter.last_number + count)
         .returning(TicketCounter.last_number)
     )
     if number is not None:
@@ -108,26 +109,35 @@ async def _bump_counter(db: Database, year: int) -> int:
             await db.execute(insert(TicketCounter).values(year=year, last_number=0))
     except IntegrityError:
         pass
-    return await _bump_counter(db, year)
+    return await _bump_counter(db, year, count)
 
 
-async def next_reference(db: Database, year: int) -> str:
-    """The next VB-YYYY-NNNNNN; never the same number twice.
+async def next_references(db: Database, year: int, count: int) -> list[str]:
+    """The next `count` references VB-YYYY-NNNNNN, in increasing order; never the same twice.
 
     PostgreSQL: a sequence per year. `nextval` takes no row lock, so concurrent creators never
     wait for each other's transactions (a counter row would be locked until each commit).
     SQLite has a single writer anyway: a counter row bumped in the creating transaction.
+    Either way one statement hands out the numbers of a whole batch of new tickets.
     """
     if _dialect_name(db) != "postgresql":
-        return format_reference(year, await _bump_counter(db, year))
+        last = await _bump_counter(db, year, count)
+        return [format_reference(year, number) for number in range(last - count + 1, last + 1)]
     sequence = f"ticket_reference_{year:04d}"
     try:
         async with db.begin_nested():
             await db.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {sequence}"))
     except DBAPIError:
         pass  # a concurrent first ticket of the year created it first
-    number = await db.scalar(text(f"SELECT nextval('{sequence}')"))
-    return format_reference(year, int(number))
+    numbers = await db.scalars(
+        text(f"SELECT nextval('{sequence}') FROM generate_series(1, CAST(:count AS integer))"),
+        {"count": count},
+    )
+    return [format_reference(year, int(number)) for number in sorted(numbers)]
+
+
+async def next_reference(db: Database, year: int) -> str:
+    return (await next_references(db, year, 1))[0]
 
 
 @dataclass(frozen=True)

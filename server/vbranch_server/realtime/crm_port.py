@@ -1,5 +1,8 @@
 """The call hub's CRM on the database: tickets opened at accept, call records, wrap-up notes.
 
+The writes go through the call log's writer (`crm.call_log_writer`), which commits the entries
+of concurrent calls together; each method returns once its entry is committed.
+
 Service categories and agents' names are read for every call but change rarely (an
 administrator's edit): they are kept for `REFRESH_SECONDS`, so a new or deactivated service or a
 renamed agent shows on calls within that time.
@@ -12,13 +15,11 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from vbranch_queue.core.model import Needs
 from vbranch_server.crm import call_log
-from vbranch_server.crm.calendars import calendar_from_row
-from vbranch_server.db.models import BusinessCalendarRow, ServiceCategory, StaffUser
-from vbranch_server.keys import CLOCK, DB, ENGINE
+from vbranch_server.db.models import StaffUser
+from vbranch_server.keys import CALL_LOG, CLOCK, DB, ENGINE
 from vbranch_server.sla import is_open_at
 from vbranch_signaling.calls import CallSession
 from vbranch_signaling.registry import Visit
@@ -42,26 +43,7 @@ class DatabaseCrm:
         if time.monotonic() - self._categories_read < REFRESH_SECONDS:
             return self._categories
         async with self.app[DB]() as db:
-            rows = (
-                await db.scalars(
-                    select(ServiceCategory)
-                    .where(ServiceCategory.active)
-                    .options(
-                        selectinload(ServiceCategory.calendar).selectinload(
-                            BusinessCalendarRow.custom_holidays
-                        )
-                    )
-                )
-            ).all()
-        self._categories = {
-            row.code: call_log.CategoryTerms(
-                id=row.id,
-                calendar=calendar_from_row(row.calendar),
-                first_response_working_days=row.first_response_working_days,
-                resolution_working_days=row.resolution_working_days,
-            )
-            for row in rows
-        }
+            self._categories = await call_log.active_category_terms(db)
         self._categories_read = time.monotonic()
         return self._categories
 
@@ -94,49 +76,50 @@ class DatabaseCrm:
             wait_seconds=max(0.0, (call.accepted_at or call.enqueued_at) - call.enqueued_at),
         )
         needs = Needs.from_bucket(call.bucket)
-        terms = (await self._category_terms()).get(needs.category)
-        async with self.app[ENGINE].begin() as db:
-            if visit.ticket_reference is not None and await call_log.continue_ticket(
-                db, visit.ticket_reference, start
-            ):
-                return visit.ticket_reference, None
-            if terms is None:
-                raise LookupError(f"unknown service category {needs.category!r}")
-            caller = call_log.Caller(visit.display_name, visit.phone, needs.language)
-            return await call_log.open_video_ticket(db, terms, caller, start)
+        opened = await self.app[CALL_LOG].write(
+            call_log.CallAccepted(
+                start=start,
+                caller=call_log.Caller(visit.display_name, visit.phone, needs.language),
+                ticket_reference=visit.ticket_reference,
+                category=needs.category,
+                terms=(await self._category_terms()).get(needs.category),
+            )
+        )
+        assert opened is not None, "an accept always gives its ticket"
+        return opened
 
     async def call_connected(self, call: CallSession) -> None:
-        async with self.app[ENGINE].begin() as db:
-            await call_log.media_connected(
-                db,
-                call.call_id,
-                int(call.agent_id),
-                _at(call.connected_at) or datetime.now(UTC),
+        await self.app[CALL_LOG].write(
+            call_log.MediaConnected(
+                call_id=call.call_id,
+                agent_id=int(call.agent_id),
+                at=_at(call.connected_at) or datetime.now(UTC),
             )
+        )
 
     async def call_ended(self, call: CallSession, note: str | None) -> None:
-        async with self.app[ENGINE].begin() as db:
-            await call_log.call_ended(
-                db,
-                call.call_id,
-                ended_at=_at(call.ended_at) or datetime.now(UTC),
+        await self.app[CALL_LOG].write(
+            call_log.CallEnded(
+                call_id=call.call_id,
+                agent_id=int(call.agent_id),
+                at=_at(call.ended_at) or datetime.now(UTC),
                 talk_seconds=call.talk_seconds,
                 end_reason=call.end.value if call.end else None,
                 note=note,
-                agent_id=int(call.agent_id),
             )
+        )
 
     async def wrap_up_finished(
         self, call: CallSession, outcome: str | None, notes: str | None
     ) -> None:
         if outcome is None and not notes:
             return  # nothing to keep: the call record already has its end
-        async with self.app[ENGINE].begin() as db:
-            await call_log.wrap_up_finished(
-                db,
-                call.call_id,
+        await self.app[CALL_LOG].write(
+            call_log.WrapUpFinished(
+                call_id=call.call_id,
+                agent_id=int(call.agent_id),
+                at=datetime.now(UTC),
                 outcome=outcome,
                 notes=notes,
-                agent_id=int(call.agent_id),
-                now=datetime.now(UTC),
             )
+        )

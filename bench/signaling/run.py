@@ -19,6 +19,7 @@ from bench.signaling.clients import (
 )
 from bench.signaling.server import RunningServer, Services, deployed
 from bench.signaling.stats import Recorder, Result, summarize
+from vbranch_server.gc_tuning import settle_after_start
 
 #: Once the window closes, calls under way get this long to finish before they are abandoned.
 DRAIN_SECONDS = 60.0
@@ -54,6 +55,9 @@ async def _run(plan: Plan, services: Services) -> Result:
     async with deployed(plan.mode, agent_count, services) as (server, usernames):
         try:
             await _connect(server, usernames, agents, customers)
+            # This process is the instrument: its own collection pauses would be counted as the
+            # server's latency. The same settings as `vbranch serve`'s.
+            settle_after_start()
             cpu = await _measure(server, agents, customers, recorder, plan)
         finally:
             everyone: list[Client] = [*customers, *agents]

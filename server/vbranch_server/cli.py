@@ -58,6 +58,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from vbranch_server.app import create_app
+    from vbranch_server.gc_tuning import settle_after_start
 
     asyncio.run(_require_schema(settings))
     host, port = args.host or settings.host, args.port or settings.port
@@ -66,7 +67,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     kind = type(loop).__module__.split(".")[0]  # "uvloop" or "asyncio"
     database = settings.database_url.split(":")[0]
     print(f"vbranch serving on http://{host}:{port} ({database}, {mode}, {kind} loop)", flush=True)
-    web.run_app(create_app(settings), host=host, port=port, print=None, loop=loop)
+    app = create_app(settings)
+
+    async def settle(_app: web.Application) -> None:
+        settle_after_start()
+
+    app.on_startup.append(settle)  # last: after the database, catalogs and hub are up
+    web.run_app(app, host=host, port=port, print=None, loop=loop)
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:

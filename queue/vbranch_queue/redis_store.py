@@ -44,6 +44,7 @@ from vbranch_queue.core.model import (
 from vbranch_queue.core.priority import FRONT_OF_LINE_SECONDS, queue_score
 from vbranch_queue.core.stats import day_number, estimated_wait, queue_stats
 from vbranch_queue.errors import ERRORS_BY_CODE
+from vbranch_queue.redis_link import RedisLink, Script
 from vbranch_queue.store import AgentView, Left, Snapshot, WaitingView
 
 _SCRIPTS = (
@@ -106,7 +107,7 @@ def _skill_names(names: frozenset[str]) -> str:
 class RedisRoutingStore:
     def __init__(
         self,
-        redis: Redis,
+        redis: Redis | RedisLink,
         config: RoutingConfig | None = None,
         *,
         prefix: str = "vb:q:",
@@ -115,7 +116,7 @@ class RedisRoutingStore:
         self.config = config = config or RoutingConfig()
         self._prefix = prefix
         self._utc_offset = utc_offset_seconds
-        self._scripts: dict[str, AsyncScript] = {
+        self._scripts: dict[str, AsyncScript | Script] = {
             name: redis.register_script(_lua(name)) for name in _SCRIPTS
         }
         # The header every script reads after the prefix, the clock and the day (see common.lua).

@@ -13,6 +13,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from vbranch_queue.core.model import Needs
+from vbranch_queue.redis_link import RedisLink
 from vbranch_signaling.calls import CallEnd, CallSession, CallState
 from vbranch_signaling.registry import Visit
 
@@ -89,7 +90,9 @@ class RedisRegistry:
     """Shared by every server process. Each socket is also filed under the process holding it, so
     the sockets of a process that crashed can be forgotten (and their grace periods started)."""
 
-    def __init__(self, redis: Redis, prefix: str = "vb:s:", process: str | None = None) -> None:
+    def __init__(
+        self, redis: Redis | RedisLink, prefix: str = "vb:s:", process: str | None = None
+    ) -> None:
         self.redis, self.prefix = redis, prefix
         self.process = process or secrets.token_hex(8)
         self._store = redis.register_script(_STORE_CALL)

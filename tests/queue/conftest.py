@@ -18,31 +18,40 @@ async def make_store(kind: str, url: str | None, config: RoutingConfig):  # type
         return MemoryRoutingStore(config), None
     from redis.asyncio import Redis
 
+    from vbranch_queue.redis_link import RedisLink
     from vbranch_queue.redis_store import RedisRoutingStore
 
     client = Redis.from_url(url, decode_responses=True)
+    # "redis-link": the same store on the server's own pipelined connection.
+    link = RedisLink.from_url(url) if kind == "redis-link" else None
     prefix = f"vbt:{uuid.uuid4().hex[:10]}:"
-    return RedisRoutingStore(client, config, prefix=prefix), (client, prefix)
+    return RedisRoutingStore(link or client, config, prefix=prefix), (client, link, prefix)
 
 
 async def drop_store(resources) -> None:  # type: ignore[no-untyped-def]
     if resources is None:
         return
-    client, prefix = resources
+    client, link, prefix = resources
     keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
     if keys:
         await client.delete(*keys)
     await client.aclose()
+    if link is not None:
+        await link.aclose()
 
 
-STORE_KINDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
+STORE_KINDS = [
+    "memory",
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("redis-link", marks=pytest.mark.redis),
+]
 
 
 @pytest.fixture(params=STORE_KINDS)
 def store_kind(request: pytest.FixtureRequest) -> tuple[str, str | None]:
     """The kind and, for Redis, its URL: resolved here because the probe runs an event loop of
     its own, which cannot start inside the test's running loop (an async fixture)."""
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    url = request.getfixturevalue("redis_url") if request.param != "memory" else None
     return request.param, url
 
 

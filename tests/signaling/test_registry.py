@@ -11,14 +11,23 @@ import pytest
 from redis.asyncio import Redis
 
 from vbranch_queue.core.model import Needs
+from vbranch_queue.redis_link import RedisLink
 from vbranch_signaling.calls import CallSession, CallState, accepted, connected, hung_up, wrapped_up
 from vbranch_signaling.redis_registry import RedisRegistry
 from vbranch_signaling.registry import MemoryRegistry, Visit
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        # The same registry on the server's own pipelined connection.
+        pytest.param("redis-link", marks=pytest.mark.redis),
+    ]
+)
 def registry_kind(request: pytest.FixtureRequest) -> tuple[str, str | None]:
-    return request.param, request.getfixturevalue("redis_url") if request.param == "redis" else None
+    url = request.getfixturevalue("redis_url") if request.param != "memory" else None
+    return request.param, url
 
 
 @pytest.fixture
@@ -28,12 +37,15 @@ async def registry(registry_kind) -> AsyncIterator[object]:  # type: ignore[no-u
         yield MemoryRegistry()
         return
     client = Redis.from_url(url, decode_responses=True)
+    link = RedisLink.from_url(url) if kind == "redis-link" else None
     prefix = f"vbt-reg-{uuid.uuid4().hex[:8]}:"
-    yield RedisRegistry(client, prefix=prefix)
+    yield RedisRegistry(link or client, prefix=prefix)
     keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
     if keys:
         await client.delete(*keys)
     await client.aclose()
+    if link is not None:
+        await link.aclose()
 
 
 def _call(call_id: str = "k1", agent_id: str = "7") -> CallSession:

@@ -155,6 +155,8 @@ class RedisLink(_Commands):
         self._waiting: deque[tuple[asyncio.Future[Any], Convert]] = deque()
         self._connecting = asyncio.Lock()
         self._closed = False
+        #: Commands sent in this turn of the event loop, written together at its end.
+        self._outbox: list[bytes] = []
 
     @classmethod
     def from_url(cls, url: str) -> RedisLink:
@@ -179,17 +181,27 @@ class RedisLink(_Commands):
         return await answer
 
     async def _send(self, commands: Sequence[tuple[Convert, Command]]) -> list[asyncio.Future[Any]]:
-        """Writes the commands in one piece (so a MULTI … EXEC stays together on the connection)
-        and returns the future of each answer."""
-        writer = self._writer or await self._connect()
+        """Queues the commands together (so a MULTI … EXEC stays together on the connection) and
+        returns the future of each answer."""
+        if self._writer is None:
+            await self._connect()
         loop = asyncio.get_running_loop()
         answers = []
         for convert, _ in commands:
             answer: asyncio.Future[Any] = loop.create_future()
             self._waiting.append((answer, convert))
             answers.append(answer)
-        writer.write(b"".join(hiredis.pack_command(args) for _, args in commands))
+        self._outbox.extend(hiredis.pack_command(args) for _, args in commands)
+        if len(self._outbox) == len(commands):  # the first since the last flush
+            loop.call_soon(self._flush)
         return answers
+
+    def _flush(self) -> None:
+        """Everything sent during one turn of the event loop leaves in one write (one system
+        call instead of one per command)."""
+        if self._outbox and self._writer is not None:
+            outbox, self._outbox = self._outbox, []
+            self._writer.write(b"".join(outbox))
 
     async def _connect(self) -> asyncio.StreamWriter:
         async with self._connecting:
@@ -239,6 +251,7 @@ class RedisLink(_Commands):
         if self._writer is not None:
             self._writer.close()
         self._writer = None
+        self._outbox = []
         while self._waiting:
             answer, _ = self._waiting.popleft()
             if not answer.done():

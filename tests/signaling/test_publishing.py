@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from vbranch_queue.redis_link import RedisLink
-from vbranch_server.realtime.wiring import PooledRedisManager
+from vbranch_server.realtime.wiring import PublishingRedisManager
 
 pytestmark = pytest.mark.redis
 
@@ -25,7 +25,7 @@ async def test_a_burst_of_emits_is_published_whole(
     listener = Redis.from_url(redis_url)
     pubsub = listener.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(channel)
-    manager = PooledRedisManager(redis_url, channel=channel, logger=logging.getLogger("t"))
+    manager = PublishingRedisManager(redis_url, channel=channel, logger=logging.getLogger("t"))
     burst = 1000
     try:
         with caplog.at_level(logging.ERROR):

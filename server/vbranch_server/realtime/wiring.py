@@ -81,7 +81,7 @@ async def _holds_timer_lease(redis: RedisLink | None, key: str, holder: str) -> 
     return False
 
 
-class PooledRedisManager(socketio.AsyncRedisManager):
+class PublishingRedisManager(socketio.AsyncRedisManager):
     """`AsyncRedisManager` publishing on one pipelined connection (`RedisLink`).
 
     Its own client uses redis-py's default pool, which refuses a 101st concurrent command with
@@ -99,7 +99,7 @@ class PooledRedisManager(socketio.AsyncRedisManager):
 
 def setup_realtime(app: web.Application, settings: Settings, config: RoutingConfig) -> None:
     manager = (
-        PooledRedisManager(settings.redis_url, channel=settings.redis_prefix + "socketio")
+        PublishingRedisManager(settings.redis_url, channel=settings.redis_prefix + "socketio")
         if settings.redis_url
         else None
     )

@@ -220,8 +220,11 @@ class CallHub:
             agent(call.agent_id), "offer_withdrawn", {"offer_id": call.offer_id, "reason": reason}
         )
 
-    async def _call_of(self, member: Member, call_id: str, *states: CallState) -> CallSession:
-        call = await self.registry.get_call(call_id)
+    async def _call_of(
+        self, member: Member, call_id: str, *states: CallState, relay: bool = False
+    ) -> CallSession:
+        """`relay`: only to pass a message on; the call may come from the relay cache."""
+        call = await (self.registry.relaying_call if relay else self.registry.get_call)(call_id)
         own = call is not None and (
             call.customer_id == member.id
             if member.role == "customer"
@@ -501,7 +504,9 @@ class CallHub:
         return agent(call.agent_id) if member.role == "customer" else customer(call.customer_id)
 
     async def relay_signal(self, member: Member, signal: Signal) -> dict[str, Any]:
-        call = await self._call_of(member, signal.call_id, CallState.CONNECTING, CallState.IN_CALL)
+        call = await self._call_of(
+            member, signal.call_id, CallState.CONNECTING, CallState.IN_CALL, relay=True
+        )
         await self._emit(
             self._other(call, member),
             "signal",
@@ -510,7 +515,9 @@ class CallHub:
         return {}
 
     async def relay_chat(self, member: Member, chat: Chat) -> dict[str, Any]:
-        call = await self._call_of(member, chat.call_id, CallState.CONNECTING, CallState.IN_CALL)
+        call = await self._call_of(
+            member, chat.call_id, CallState.CONNECTING, CallState.IN_CALL, relay=True
+        )
         message = {
             "call_id": call.call_id,
             "message_id": self.new_id(),

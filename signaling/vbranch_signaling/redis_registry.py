@@ -5,8 +5,12 @@ Records are JSON in hashes under a prefix; `replace_call` is a compare-and-set i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import secrets
+import time
 from dataclasses import fields
 from typing import Any
 
@@ -18,12 +22,15 @@ from vbranch_signaling.calls import CallEnd, CallSession, CallState
 from vbranch_signaling.registry import Visit
 
 # Stores a call and its indexes in one step. With an expected state (ARGV[2] not empty) it is a
-# compare-and-set: nothing changes unless the stored call is still in that state.
+# compare-and-set: nothing changes unless the stored call is still in that state. A call that
+# stops relaying (it was connecting or in progress) is announced on ARGV[7], in the same step, so
+# every process drops it from its relay cache.
 _STORE_CALL = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
-if ARGV[2] ~= '' then
-  if not current or cjson.decode(current)['state'] ~= ARGV[2] then return 0 end
-end
+local was = current and cjson.decode(current)['state'] or ''
+if ARGV[2] ~= '' and was ~= ARGV[2] then return 0 end
+local function relaying(state) return state == 'connecting' or state == 'in_call' end
+if relaying(was) and not relaying(ARGV[4]) then redis.call('PUBLISH', ARGV[7], ARGV[1]) end
 if ARGV[4] == 'done' then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[5])
@@ -42,6 +49,9 @@ local call_id = redis.call('HGET', KEYS[1], ARGV[1])
 if not call_id then return false end
 return redis.call('HGET', KEYS[2], call_id)
 """
+
+
+log = logging.getLogger(__name__)
 
 
 def _text(value: Any) -> str:
@@ -84,6 +94,13 @@ def _call(raw: Any) -> CallSession:
 
 #: A process that has not said it is alive for this long has crashed (it says so every few seconds).
 PROCESS_ALIVE_SECONDS = 20
+#: Calls in these states carry `signal` and `chat` between their members.
+RELAYING = frozenset({CallState.CONNECTING, CallState.IN_CALL})
+#: A cached relaying call is read again after this long even if no process said it moved, so a
+#: missed pub/sub message cannot keep a stale call relaying for longer.
+RELAY_CACHE_SECONDS = 5.0
+#: Past this many cached calls, the expired ones are swept out.
+RELAY_CACHE_LIMIT = 10_000
 
 
 class RedisRegistry:
@@ -97,6 +114,15 @@ class RedisRegistry:
         self.process = process or secrets.token_hex(8)
         self._store = redis.register_script(_STORE_CALL)
         self._indexed_call = redis.register_script(_INDEXED_CALL)
+        #: Relaying calls this process has read or written: call id → (read again after, call).
+        #: Used only while `listen_for_moves` runs, which drops a call as soon as any process
+        #: moves it out of relaying.
+        self._relaying: dict[str, tuple[float, CallSession]] = {}
+        #: Calls heard to have stopped relaying (for as long as a cache entry lives): a read
+        #: that began before the move and ends after it must not cache the call again. A call
+        #: never relays again once it stopped (a requeued customer gets a new call).
+        self._stopped: dict[str, float] = {}
+        self._listening = False
 
     def _key(self, name: str) -> str:
         return self.prefix + name
@@ -135,9 +161,73 @@ class RedisRegistry:
                 call.state.value,
                 call.offer_id,
                 call.agent_id,
+                self._key("calls-moved"),
             ],
         )
+        if stored and call.state in RELAYING:
+            self._remember_relaying(call)
+        elif stored:
+            self._stopped_relaying(call.call_id)
+        else:  # someone else moved it first: read it again next time
+            self._relaying.pop(call.call_id, None)
         return bool(stored)
+
+    # --- the relay cache ------------------------------------------------------------------------
+    # A `signal` or `chat` is relayed only within a connecting or running call. Reading the call
+    # from Redis for each (a call negotiates with dozens) put a round trip, and the event loop's
+    # turns around it, into every relay; the cache serves them from memory instead.
+
+    async def relaying_call(self, call_id: str) -> CallSession | None:
+        """The call, to relay between its members: from the cache while this process listens
+        for moved calls, else from Redis."""
+        if self._listening:
+            cached = self._relaying.get(call_id)
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1]
+        call = await self.get_call(call_id)
+        if call is not None and call.state in RELAYING:
+            self._remember_relaying(call)
+        return call
+
+    def _remember_relaying(self, call: CallSession) -> None:
+        if not self._listening or call.call_id in self._stopped:
+            return
+        now = time.monotonic()
+        if len(self._relaying) >= RELAY_CACHE_LIMIT:
+            self._relaying = {k: v for k, v in self._relaying.items() if v[0] > now}
+        self._relaying[call.call_id] = (now + RELAY_CACHE_SECONDS, call)
+
+    def _stopped_relaying(self, call_id: str) -> None:
+        self._relaying.pop(call_id, None)
+        if not self._listening:
+            return
+        now = time.monotonic()
+        if len(self._stopped) >= RELAY_CACHE_LIMIT:
+            self._stopped = {k: v for k, v in self._stopped.items() if v > now}
+        self._stopped[call_id] = now + RELAY_CACHE_SECONDS
+
+    async def listen_for_moves(self, subscriber: Redis) -> None:
+        """Runs until cancelled: drops each call another process (or this one) moved out of
+        relaying. The cache is used only while subscribed; a lost subscription empties it."""
+        while True:
+            pubsub = subscriber.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._key("calls-moved"))
+                self._listening = True
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._stopped_relaying(_text(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("lost the calls-moved subscription; relays read Redis meanwhile")
+            finally:
+                self._listening = False
+                self._relaying.clear()
+                self._stopped.clear()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(1.0)
 
     async def put_call(self, call: CallSession) -> None:
         await self._store_call(call, None)

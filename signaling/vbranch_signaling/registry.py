@@ -47,6 +47,11 @@ class Registry(Protocol):
         a person) acting on one call at once cannot both move it."""
 
     async def open_calls(self) -> list[CallSession]: ...
+
+    async def relaying_call(self, call_id: str) -> CallSession | None:
+        """The call, for relaying `signal` and `chat` between its members; may come from a
+        cache that every process's moves keep current (see RedisRegistry)."""
+
     async def start_grace(self, member: str, until: float) -> None: ...
     async def socket_opened(self, member: str, sid: str) -> None: ...
 
@@ -89,6 +94,9 @@ class MemoryRegistry:
         self.visits.pop(visit_id, None)
 
     async def get_call(self, call_id: str) -> CallSession | None:
+        return self.calls.get(call_id)
+
+    async def relaying_call(self, call_id: str) -> CallSession | None:
         return self.calls.get(call_id)
 
     async def call_for_offer(self, offer_id: str) -> CallSession | None:

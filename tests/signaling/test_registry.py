@@ -3,6 +3,7 @@ indexes that follow the calls, visits, sockets and grace periods."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -12,6 +13,7 @@ from redis.asyncio import Redis
 
 from vbranch_queue.core.model import Needs
 from vbranch_queue.redis_link import RedisLink
+from vbranch_signaling import redis_registry
 from vbranch_signaling.calls import CallSession, CallState, accepted, connected, hung_up, wrapped_up
 from vbranch_signaling.redis_registry import RedisRegistry
 from vbranch_signaling.registry import MemoryRegistry, Visit
@@ -153,3 +155,59 @@ async def test_one_process_never_has_dead_processes() -> None:
     await registry.socket_opened("agent:7", "s1")
     await registry.process_alive()
     assert await registry.forget_dead_processes() == []
+
+
+async def _until(condition) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(300):  # 3 s
+        if await condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not within 3 s")
+
+
+@pytest.mark.redis
+async def test_relays_come_from_memory_until_any_process_ends_the_call(redis_url: str) -> None:
+    """Process a serves relays from its cache; process b hangs the call up; a hears of it at once
+    and reads Redis again. Without the subscription every relay reads Redis."""
+    client, subscriber = RedisLink.from_url(redis_url), Redis.from_url(redis_url)
+    prefix = f"vbt-reg-{uuid.uuid4().hex[:8]}:"
+    a, b = (RedisRegistry(client, prefix=prefix, process=p) for p in ("a", "b"))
+    listening = asyncio.create_task(a.listen_for_moves(subscriber))
+    try:
+
+        async def subscribed() -> bool:
+            return a._listening
+
+        await _until(subscribed)
+        connecting = accepted(_call("k1"), 101.0)
+        await b.put_call(connecting)
+        assert await a.relaying_call("k1") == connecting
+        # Changed behind the registries' backs (no process moved it): a still relays from memory.
+        in_call = connected(connecting, 102.0)
+        await client.hset(f"{prefix}calls", "k1", redis_registry._call_json(in_call))
+        assert await a.relaying_call("k1") == connecting
+        assert await b.relaying_call("k1") == in_call  # b does not listen: it reads Redis
+
+        assert await b.replace_call(in_call, hung_up(in_call, 103.0))
+
+        async def heard() -> bool:
+            call = await a.relaying_call("k1")
+            return call is not None and call.state is CallState.WRAP_UP
+
+        await _until(heard)
+        # Its own move is known at once; a call that stopped relaying is not cached again.
+        second = accepted(_call("k2", agent_id="8"), 101.0)
+        await a.put_call(second)
+        assert await a.replace_call(second, hung_up(second, 104.0))
+        assert (await a.relaying_call("k2")).state is CallState.WRAP_UP  # type: ignore[union-attr]
+        await client.hset(f"{prefix}calls", "k2", redis_registry._call_json(second))
+        assert await a.relaying_call("k2") == second  # read from Redis, not from memory
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        assert not a._listening
+        keys = [key async for key in subscriber.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await subscriber.delete(*keys)
+        await subscriber.aclose()
+        await client.aclose()

@@ -7,7 +7,6 @@ With REDIS_URL set, the routing queue lives in Redis and Socket.IO emits cross p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -35,6 +34,7 @@ from vbranch_signaling.namespaces import (
     StaffIdentity,
     SupervisorNamespace,
 )
+from vbranch_signaling.redis_registry import RedisRegistry
 from vbranch_signaling.registry import MemoryRegistry, Registry
 from vbranch_signaling.schemas import MAX_PAYLOAD_BYTES
 
@@ -58,7 +58,6 @@ def _shared_state(
     if not settings.redis_url:
         return MemoryRoutingStore(config), MemoryRegistry(), None
     from vbranch_queue.redis_store import RedisRoutingStore
-    from vbranch_signaling.redis_registry import RedisRegistry
 
     # One pipelined connection for every command: a pool costs several times more CPU per command.
     client = RedisLink.from_url(settings.redis_url)
@@ -185,12 +184,19 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
                     log.exception("call hub tick failed")
                 await asyncio.sleep(TICK_SECONDS)
 
-        task = asyncio.create_task(tick_forever())
+        tasks = [asyncio.create_task(tick_forever())]
+        # Several processes: relays are served from memory while this process hears of every
+        # call that stops relaying (see RedisRegistry.relaying_call).
+        subscriber = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        if subscriber is not None and isinstance(registry, RedisRegistry):
+            tasks.append(asyncio.create_task(registry.listen_for_moves(subscriber)))
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await sio.shutdown()
+        if subscriber is not None:
+            await subscriber.aclose()
         if shared_redis is not None:
             await shared_redis.aclose()
 

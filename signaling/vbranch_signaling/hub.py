@@ -165,6 +165,12 @@ class CallHub:
         two messages per call, a fifth of all a call sends."""
         self._last_agent_states[agent_id] = state
 
+    async def _call_ended_for_agent(self, call: CallSession, reason: str | None) -> None:
+        await self._emit(
+            agent(call.agent_id), "call_ended", {"call_id": call.call_id, "reason": reason}
+        )
+        self._told_state(call.agent_id, AgentState.WRAP_UP)  # call_ended starts the wrap-up
+
     async def _offered(self, offers: list[Offer], visit: Visit | None = None) -> None:
         """`visit`: the customer's visit when the caller has just stored it (saves a read)."""
         now = self.clock()
@@ -490,10 +496,7 @@ class CallHub:
         await self._move(talking, call)
         await self._record("the transfer", self.crm.call_ended(call, request.note))
         offers = await self._end_for_agent(call)
-        await self._emit(
-            agent(agent_id), "call_ended", {"call_id": call.call_id, "reason": "transferred"}
-        )
-        self._told_state(agent_id, AgentState.WRAP_UP)  # call_ended starts the console's wrap-up
+        await self._call_ended_for_agent(call, "transferred")
         await self._requeue_front(replace(visit, handoff_note=request.note), needs, "transfer")
         await self._offered(offers)
         return {}
@@ -553,12 +556,7 @@ class CallHub:
             "secret_code": visit.secret_code if visit else None,
         }
         await self._emit(customer(call.customer_id), "call_ended", ended)
-        await self._emit(
-            agent(call.agent_id),
-            "call_ended",
-            {"call_id": call.call_id, "reason": call.end.value if call.end else None},
-        )
-        self._told_state(call.agent_id, AgentState.WRAP_UP)
+        await self._call_ended_for_agent(call, call.end.value if call.end else None)
         if visit is not None:
             # Kept until the customer's socket goes for good: a customer who was offline at this
             # moment gets the reference and secret code again when they reconnect.
@@ -744,12 +742,7 @@ class CallHub:
         await self._move(connecting, call)
         await self._record("the failed connection", self.crm.call_ended(call, None))
         offers = await self._end_for_agent(call)
-        await self._emit(
-            agent(call.agent_id),
-            "call_ended",
-            {"call_id": call.call_id, "reason": "connect_failed"},
-        )
-        self._told_state(call.agent_id, AgentState.WRAP_UP)
+        await self._call_ended_for_agent(call, "connect_failed")
         visit = await self.registry.get_visit(call.customer_id)
         if visit is not None:
             await self._requeue_front(

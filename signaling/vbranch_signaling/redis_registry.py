@@ -96,6 +96,9 @@ def _call(raw: Any) -> CallSession:
 PROCESS_ALIVE_SECONDS = 20
 #: Calls in these states carry `signal` and `chat` between their members.
 RELAYING = frozenset({CallState.CONNECTING, CallState.IN_CALL})
+#: A call in these states has stopped relaying for good. An offered call has not started yet:
+#: marking it stopped would keep it out of the cache for its whole life.
+PAST_RELAYING = frozenset({CallState.WRAP_UP, CallState.DONE})
 #: A cached relaying call is read again after this long even if no process said it moved, so a
 #: missed pub/sub message cannot keep a stale call relaying for longer.
 RELAY_CACHE_SECONDS = 5.0
@@ -166,9 +169,9 @@ class RedisRegistry:
         )
         if stored and call.state in RELAYING:
             self._remember_relaying(call)
-        elif stored:
+        elif stored and call.state in PAST_RELAYING:
             self._stopped_relaying(call.call_id)
-        else:  # someone else moved it first: read it again next time
+        elif not stored:  # someone else moved it first: read it again next time
             self._relaying.pop(call.call_id, None)
         return bool(stored)
 

@@ -166,6 +166,37 @@ async def _until(condition) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.redis
+async def test_a_call_offered_and_accepted_here_relays_from_memory(redis_url: str) -> None:
+    """The usual life of a call on one process: stored when offered, moved to connecting when
+    accepted. From then on its relays come from memory, without a Redis read."""
+    client, subscriber = RedisLink.from_url(redis_url), Redis.from_url(redis_url)
+    prefix = f"vbt-reg-{uuid.uuid4().hex[:8]}:"
+    registry = RedisRegistry(client, prefix=prefix, process="a")
+    listening = asyncio.create_task(registry.listen_for_moves(subscriber))
+    try:
+
+        async def subscribed() -> bool:
+            return registry._listening
+
+        await _until(subscribed)
+        offered = _call("k1")
+        await registry.put_call(offered)
+        connecting = accepted(offered, 101.0)
+        assert await registry.replace_call(offered, connecting)
+        # Changed behind the registry's back: only a read from Redis would see it.
+        await client.hset(f"{prefix}calls", "k1", redis_registry._call_json(offered))
+        assert await registry.relaying_call("k1") == connecting
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        keys = [key async for key in subscriber.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await subscriber.delete(*keys)
+        await subscriber.aclose()
+        await client.aclose()
+
+
+@pytest.mark.redis
 async def test_relays_come_from_memory_until_any_process_ends_the_call(redis_url: str) -> None:
     """Process a serves relays from its cache; process b hangs the call up; a hears of it at once
     and reads Redis again. Without the subscription every relay reads Redis."""

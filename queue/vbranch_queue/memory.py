@@ -103,6 +103,8 @@ class MemoryRoutingStore:
             lambda: defaultdict(float)
         )
         self._sequence = 0
+        #: The day the idle sets' least-busy ranks count calls of (see `_new_day`).
+        self._ranked_day: int | None = None
 
     # --- internals -----------------------------------------------------------------------
 
@@ -188,9 +190,30 @@ class MemoryRoutingStore:
         self._offer_deadlines.add((offer.expires_at, offer.offer_id))
         return offer
 
+    def _new_day(self, now: float) -> None:
+        """Least-busy ranks an idle agent by today's calls, but the rank is written when they
+        become available. So before the first choice of a new day, the agents still idle since an
+        earlier one are ranked again with no calls: yesterday's calls stop counting at midnight,
+        not at the agent's next call. Every agent once a day; nothing on other days."""
+        if self.config.agent_choice is not AgentChoice.LEAST_BUSY:
+            return
+        today = day_number(now, self._utc_offset)
+        if today == self._ranked_day:
+            return
+        self._ranked_day = today
+        for agent in self._agents.values():
+            if agent.state is AgentState.AVAILABLE and agent.calls_day != today:
+                self._leave_idle_sets(agent)
+                self._roll_day(agent, now)
+                entry = (self._idle_score(agent), agent.agent_id)
+                for bucket in self._buckets.values():
+                    if qualifies(agent.skills, bucket.needs):
+                        bucket.idle.add(entry)
+
     def _place(self, customer: _Customer, now: float, exclude: str | None = None) -> Offer | None:
         """Offer to the best available qualified agent, or put in line at the customer's score."""
         bucket = self._bucket(customer.needs)
+        self._new_day(now)
         for _, agent_id in bucket.idle:
             if agent_id != exclude:
                 return self._offer(customer, self._agents[agent_id], now)

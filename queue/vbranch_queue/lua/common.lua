@@ -221,10 +221,33 @@ local function make_available(agent)
   return {}
 end
 
+-- Least-busy ranks an idle agent by today's calls, but the rank is written when they become
+-- available. So before the first choice of a new day, the agents still idle since an earlier one
+-- are ranked again (memory.py's _new_day): yesterday's calls stop counting at midnight, not at the
+-- agent's next call. Every agent once a day; one GET on other days.
+local K_RANKED_DAY = P .. 'ranked_day'
+local function new_day()
+  if not LEAST_BUSY or redis.call('GET', K_RANKED_DAY) == DAY then return end
+  redis.call('SET', K_RANKED_DAY, DAY)
+  for _, id in ipairs(redis.call('SMEMBERS', K_AGENTS)) do
+    local agent = load_agent(id)
+    if agent.state == 'available' then
+      local score = fmt(idle_score(agent))
+      if score ~= agent.idle_score then
+        redis.call('HSET', k_agent(id), 'idle_score', score)
+        for _, b in ipairs(buckets()) do
+          if qualifies(skills(agent), b) then redis.call('ZADD', k_idle(b), 'XX', score, id) end
+        end
+      end
+    end
+  end
+end
+
 -- Offer to the best available qualified agent, or put in line at the customer's score.
 local function place(customer, exclude)
   local b = customer.needs
   ensure_bucket(b)
+  new_day()
   for _, agent_id in ipairs(redis.call('ZRANGE', k_idle(b), 0, 1)) do
     if agent_id ~= exclude then return { make_offer(customer, load_agent(agent_id)) } end
   end

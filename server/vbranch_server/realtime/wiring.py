@@ -91,7 +91,11 @@ class PublishingRedisManager(socketio.AsyncRedisManager):
     """
 
     def _redis_connect(self) -> None:
-        self.redis = RedisLink.from_url(self.redis_url)
+        # Called again after each failed publish or lost subscription. The link reconnects by
+        # itself on its next command, so it is kept: a new one each time would leave the old one's
+        # socket and reader task behind for good.
+        if self.redis is None:
+            self.redis = RedisLink.from_url(self.redis_url)
         self.pubsub = Redis.from_url(self.redis_url).pubsub(ignore_subscribe_messages=True)
         self.connected = True
 

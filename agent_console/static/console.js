@@ -213,7 +213,11 @@ $("wrap-up-form").addEventListener("submit", async (event) => {
 // --- the socket -----------------------------------------------------------------------------------
 socket.on("connect", () => { say(""); clearError(); });
 socket.on("connect_error", (error) => fail(error.message));
-socket.on("disconnect", () => say(t("console.reconnecting")));
+socket.on("disconnect", (reason) => {
+  // The server closes a staff socket only when its login session ended (a logout, or it ran out).
+  if (reason === "io server disconnect") { location.assign("/login?next=/console"); return; }
+  say(t("console.reconnecting"));
+});
 socket.on("offer", onOffer);
 socket.on("offer_withdrawn", (data) => {
   if (agent.offer?.offer_id === data.offer_id) closeOffer(t(`console.withdrawn.${data.reason}`));

@@ -123,7 +123,11 @@ function tick() {
 const socket = io("/supervisor", { transports: ["websocket"] });
 window.supervisor.socket = socket;
 socket.on("connect", () => { $("connection").textContent = t("supervisor.connection.live"); });
-socket.on("disconnect", () => { $("connection").textContent = t("supervisor.connection.lost"); });
+socket.on("disconnect", (reason) => {
+  // The server closes a staff socket only when its login session ended (a logout, or it ran out).
+  if (reason === "io server disconnect") { location.assign("/login?next=/supervisor"); return; }
+  $("connection").textContent = t("supervisor.connection.lost");
+});
 socket.on("connect_error", (error) => {
   $("connection").textContent = `${t("supervisor.connection.lost")} ${error.message}`;
 });

@@ -54,6 +54,8 @@ class StaffIdentity:
     skills: Skills
     #: Names the login session the socket was opened with (logging out closes its sockets).
     session_key: str = ""
+    #: When that login session ends (seconds since the epoch): its sockets are closed then.
+    session_expires_at: float | None = None
 
 
 #: Looks up the staff member behind a connection (from its session cookie); None if not logged in.
@@ -168,6 +170,8 @@ class StaffNamespace(GuardedNamespace):
     def __init__(self, namespace: str, hub: CallHub, lookup: StaffLookup) -> None:
         super().__init__(namespace, hub)
         self.lookup = lookup
+        #: This process's sockets of sessions that end: sid → when (see `close_expired`).
+        self._session_ends: dict[str, float] = {}
 
     async def _authenticate(self, environ: dict[str, Any]) -> StaffIdentity:
         staff = await self.lookup(environ)
@@ -185,10 +189,22 @@ class StaffNamespace(GuardedNamespace):
         if await self.lookup(environ) is None:
             await self.hub.staff_socket_closed(staff.session_key, self.namespace, sid)
             raise socketio.exceptions.ConnectionRefusedError("log in as a staff member first")
+        if staff.session_expires_at is not None:
+            self._session_ends[sid] = staff.session_expires_at
 
     async def _staff_disconnected(self, sid: str) -> None:
+        self._session_ends.pop(sid, None)
         session = await self.get_session(sid)
         await self.hub.staff_socket_closed(session["session_key"], self.namespace, sid)
+
+    async def close_expired(self, now: float) -> int:
+        """Closes this process's sockets whose login session has ended by `now`, as a logout
+        would: a socket must not outlive the session it was opened with. How many."""
+        ended = [sid for sid, ends in self._session_ends.items() if ends <= now]
+        for sid in ended:
+            self._session_ends.pop(sid, None)
+            await self.disconnect(sid)
+        return len(ended)
 
 
 class AgentNamespace(CallMemberNamespace, StaffNamespace):

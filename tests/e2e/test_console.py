@@ -433,3 +433,24 @@ async def test_an_offer_not_answered_is_withdrawn_from_the_console(  # type: ign
     finally:
         await console.context.close()
         await customer_context.close()
+
+
+async def test_a_session_that_runs_out_sends_console_and_dashboard_to_the_login(  # type: ignore[no-untyped-def]
+    aiohttp_server, settings, clock, demo_data, browser
+) -> None:
+    """The login session ends while the pages are open: the server closes their sockets and both
+    pages go to the login, to come back to where they were, instead of saying "reconnecting"."""
+    server = await aiohttp_server(create_app(settings, clock=clock, routing=ROUTING))
+    base = str(server.make_url("/")).rstrip("/")
+    errors: list[str] = []
+    console = await open_console(browser, base, "agent.en", "en", errors)
+    dashboard = await open_dashboard(browser, server, base, "ar", errors)
+    try:
+        clock.advance(seconds=settings.session_ttl_seconds + 1)
+        await console.wait_for_url(re.compile(r"/login\?next=/console$"), timeout=10000)
+        await dashboard.wait_for_url(re.compile(r"/login\?next=/supervisor$"), timeout=10000)
+        assert await console.locator("form").count() >= 1
+        assert errors == []
+    finally:
+        await console.context.close()
+        await dashboard.context.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 import socketio
@@ -9,6 +11,7 @@ import socketio
 from vbranch_queue.core.model import Skills
 from vbranch_queue.memory import MemoryRoutingStore
 from vbranch_server.auth.sessions import SESSION_COOKIE
+from vbranch_server.keys import SETTINGS
 from vbranch_signaling.hub import CallHub
 from vbranch_signaling.namespaces import AgentNamespace, StaffIdentity
 
@@ -64,6 +67,35 @@ async def test_logging_out_closes_that_sessions_sockets(server) -> None:  # type
         await _log_out(server, boss, boss_csrf)
         await eventually(lambda: not dashboard.sio.connected, within=10)
         assert other_console.sio.connected
+    finally:
+        for peer in (console, other_console, dashboard):
+            if peer.sio.connected:
+                await peer.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_session_that_runs_out_closes_its_sockets(server, clock) -> None:  # type: ignore[no-untyped-def]
+    """Nobody logs out: the login session simply ends (after VBRANCH_SESSION_TTL). Its sockets
+    close then, as at a logout; a session opened later keeps its own."""
+    ttl = server.app[SETTINGS].session_ttl_seconds
+    early, _ = await _log_in(server, "agent.ar")
+    boss, _ = await _log_in(server, "supervisor")
+    clock.advance(hours=1)
+    later, _ = await _log_in(server, "agent.ar")
+    console = await _connect(server, "/agent", early)
+    dashboard = await _connect(server, "/supervisor", boss)
+    other_console = await _connect(server, "/agent", later)
+    try:
+        clock.advance(seconds=ttl - 3600 - 1)  # a second before the first two end: nothing yet
+        await asyncio.sleep(1.5)  # three turns of the timer
+        assert console.sio.connected and dashboard.sio.connected
+        clock.advance(seconds=1)
+        await eventually(lambda: not console.sio.connected, within=10)
+        await eventually(lambda: not dashboard.sio.connected, within=10)
+        assert other_console.sio.connected
+        assert (await other_console.call("set_availability", {"state": "available"}))["ok"]
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await _connect(server, "/agent", early)
     finally:
         for peer in (console, other_console, dashboard):
             if peer.sio.connected:

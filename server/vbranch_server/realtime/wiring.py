@@ -162,11 +162,13 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
             user.display_name,
             Skills.of(user.categories, user.languages, user.sign_language),
             session_key=session_key(token),
+            session_expires_at=staff.expires_at.timestamp(),
         )
 
+    staff_namespaces = (AgentNamespace(hub, staff_of), SupervisorNamespace(hub, staff_of))
     sio.register_namespace(CustomerNamespace(hub, settings.secret_key, clock))
-    sio.register_namespace(AgentNamespace(hub, staff_of))
-    sio.register_namespace(SupervisorNamespace(hub, staff_of))
+    for namespace in staff_namespaces:
+        sio.register_namespace(namespace)
     sio.attach(app)
     app[SIO], app[HUB] = sio, hub
 
@@ -178,6 +180,9 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
             said_alive = float("-inf")
             while True:
                 try:
+                    # Sockets are held per process, so each closes its own when their session ends.
+                    for namespace in staff_namespaces:
+                        await namespace.close_expired(clock())
                     # Every process says it is alive; the timer holder forgets those that stopped.
                     if time.monotonic() - said_alive >= ALIVE_EVERY_SECONDS:
                         await hub.registry.process_alive()

@@ -76,6 +76,8 @@ class Deployment:
             "VBRANCH_REDIS_PREFIX": self.redis_prefix,
             # Info lines for every request would cost the server time we are trying to measure.
             "VBRANCH_LOG_LEVEL": "WARNING",
+            # Every bench customer starts its visit from this one address.
+            "VBRANCH_VISITS_PER_MINUTE": "1000000",
         }
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url

@@ -27,6 +27,7 @@ from vbranch_server.keys import (
     SETTINGS,
     TEMPLATES,
     TRACK_LIMITER,
+    VISIT_LIMITER,
     Clock,
 )
 from vbranch_server.metrics import Metrics, metrics_middleware
@@ -122,6 +123,7 @@ def create_app(
     app[TRACK_LIMITER] = FailureLimiter(max_failures=10, window_seconds=600)
     # Requests left outside opening hours: enough for a family, not for a flood.
     app[REQUEST_LIMITER] = FailureLimiter(max_failures=5, window_seconds=600)
+    app[VISIT_LIMITER] = FailureLimiter(max_failures=settings.visits_per_minute, window_seconds=60)
     app[TEMPLATES] = template_environment(
         str(settings.web_root / "client_web" / "templates"),
         str(settings.web_root / "agent_console" / "templates"),

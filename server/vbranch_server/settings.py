@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -38,6 +39,12 @@ class Settings:
     #: Every Redis key (and the Socket.IO channel) starts with this: several deployments or test
     #: runs can share one Redis.
     redis_prefix: str = "vb:"
+    #: Reverse proxies (nginx) whose X-Forwarded-For is believed: behind one, every client would
+    #: otherwise share its address, and one person's failed logins would lock everyone out.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    #: Visits one client address may start in a minute: a whole office or a carrier's shared
+    #: address stays far below it, a script filling the queue with made-up customers does not.
+    visits_per_minute: int = 60
     web_root: Path = field(default=PROJECT_ROOT)
 
     @property
@@ -80,6 +87,22 @@ def _url_list(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> tu
             allowed = ", ".join(f"{s}:" for s in schemes)
             raise ConfigError(f"{name}: {url!r} must start with {allowed}")
     return urls
+
+
+def _networks(
+    env: Mapping[str, str], name: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for item in (i.strip() for i in env.get(name, "").split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{name}: {item!r} is not an IP address or network (like 10.0.0.0/8)"
+            ) from None
+    return tuple(networks)
 
 
 def normalize_database_url(name: str, raw: str) -> str:
@@ -158,6 +181,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         session_ttl_seconds=_int(env, "VBRANCH_SESSION_TTL", 12 * 3600, 300, 30 * 86400),
         secure_cookies=_bool(env, "VBRANCH_SECURE_COOKIES", False),
         redis_prefix=_redis_prefix(env),
+        trusted_proxies=_networks(env, "VBRANCH_TRUSTED_PROXIES"),
+        visits_per_minute=_int(env, "VBRANCH_VISITS_PER_MINUTE", 60, 1, 1_000_000),
     )
 
 

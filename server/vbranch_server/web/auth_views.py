@@ -14,6 +14,7 @@ from vbranch_server.db.models import StaffRole, StaffSession, StaffUser
 from vbranch_server.i18n import pick_language
 from vbranch_server.keys import CATALOGS, CLOCK, DB, LOGIN_LIMITER, METRICS, SETTINGS
 from vbranch_server.realtime.wiring import HUB, close_staff_sockets
+from vbranch_server.web.client_address import client_ip
 from vbranch_server.web.errors import ApiError, read_json_model
 from vbranch_server.web.pages import render, services_with_hours
 from vbranch_server.web.schemas import LoginRequest, LoginResponse, StaffOut
@@ -60,7 +61,7 @@ def home_of(user: StaffUser) -> str:
 
 async def _login(request: web.Request, username: str, password: str) -> tuple[str, StaffSession]:
     limiter = request.app[LOGIN_LIMITER]
-    keys = [f"ip:{request.remote}", f"user:{username.lower()}"]
+    keys = [f"ip:{client_ip(request)}", f"user:{username.lower()}"]
     now_mono = time.monotonic()
     wait = limiter.retry_after(keys, now_mono)
     if wait > 0:

@@ -215,7 +215,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        **_answers(201, None, 400, 415),
+                        **_answers(201, None, 400, 415, 429),
                         "201": {
                             "description": "the visit and its token",
                             "content": {"application/json": {"schema": _VISIT}},

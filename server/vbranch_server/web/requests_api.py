@@ -11,6 +11,7 @@ from pydantic import Field, StringConstraints
 from vbranch_server.crm import tickets as crm
 from vbranch_server.db.models import TicketChannel
 from vbranch_server.keys import CLOCK, DB, METRICS, REQUEST_LIMITER
+from vbranch_server.web.client_address import client_ip
 from vbranch_server.web.errors import ApiError, read_json_model
 from vbranch_server.web.schemas import Strict
 from vbranch_server.web.security import public
@@ -34,7 +35,7 @@ class LeftRequest(Strict):
 async def leave_request(request: web.Request) -> web.Response:
     body = await read_json_model(request, LeftRequest)
     limiter = request.app[REQUEST_LIMITER]
-    key = [f"requests:{request.remote}"]
+    key = [f"requests:{client_ip(request)}"]
     now_mono = time.monotonic()
     if limiter.retry_after(key, now_mono) > 0:
         raise ApiError(429, "too_many_attempts", "too many requests from here; try again later")

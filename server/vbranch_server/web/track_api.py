@@ -8,6 +8,7 @@ from aiohttp import web
 
 from vbranch_server.crm.tickets import NotFoundError, find_for_customer
 from vbranch_server.keys import DB, TRACK_LIMITER
+from vbranch_server.web.client_address import client_ip
 from vbranch_server.web.errors import ApiError, read_json_model
 from vbranch_server.web.schemas import TrackedTicket, TrackRequest
 from vbranch_server.web.security import public
@@ -22,7 +23,8 @@ async def track_ticket(request: web.Request) -> web.Response:
     limiter = request.app[TRACK_LIMITER]
     # Keyed by address, never by reference alone: otherwise anyone knowing a reference could lock
     # its customer out. Guessing a 10-character code from many addresses is still hopeless.
-    keys = [f"ip:{request.remote}", f"ip-ref:{request.remote}:{body.reference}"]
+    client = client_ip(request)
+    keys = [f"ip:{client}", f"ip-ref:{client}:{body.reference}"]
     now = time.monotonic()
     if (wait := limiter.retry_after(keys, now)) > 0:
         raise ApiError(

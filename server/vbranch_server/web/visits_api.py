@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Literal
 
 from aiohttp import web
 
-from vbranch_server.keys import CLOCK, SETTINGS
-from vbranch_server.web.errors import read_json_model
+from vbranch_server.keys import CLOCK, SETTINGS, VISIT_LIMITER
+from vbranch_server.web.client_address import client_ip
+from vbranch_server.web.errors import ApiError, read_json_model
 from vbranch_server.web.schemas import Strict
 from vbranch_server.web.security import public
 from vbranch_signaling.tokens import VISIT_TOKEN_TTL_SECONDS, VisitClaims, issue_visit_token
@@ -24,6 +26,16 @@ class VisitStart(Strict):
 @public
 async def start_visit(request: web.Request) -> web.Response:
     body = await read_json_model(request, VisitStart)
+    limiter, key = request.app[VISIT_LIMITER], [f"visits:{client_ip(request)}"]
+    wait = limiter.retry_after(key, time.monotonic())
+    if wait > 0:
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            "too many visits started from here; try again in a minute",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    limiter.record_failure(key, time.monotonic())  # every visit counts, not only failures
     now = request.app[CLOCK]().timestamp()
     claims = VisitClaims(
         visit_id="v" + secrets.token_urlsafe(12),

@@ -65,11 +65,14 @@ async def test_publishing_outlives_a_dropped_connection_on_one_link(
             assert isinstance(link, RedisLink)
             client_id = await link.execute_command("CLIENT", "ID")
             await listener.execute_command("CLIENT", "KILL", "ID", client_id)
+            # Written before the link saw the close, this one fails once and Socket.IO retries
+            # it after reconnecting; written after, it goes out on the new connection at once.
             assert await manager._publish({"method": "emit", "n": 2}) == 1
             # What Socket.IO does after a publish failed: reconnect before the next one.
             manager.connected = False
             assert await manager._publish({"method": "emit", "n": 3}) == 1
-        assert caplog.records == []
+        assert {r.getMessage() for r in caplog.records} <= {"Cannot publish to redis... retrying"}
+        assert len(caplog.records) <= 1
         assert manager.redis is link
         assert await link.execute_command("CLIENT", "ID") != client_id  # reconnected by itself
         received = []

@@ -126,8 +126,16 @@ function tickSla() {
   const now = serverNow();
   const due = Date.parse(current.resolution_due_at);
   const finished = current.status === "resolved" || current.status === "closed";
-  const state = finished ? current.sla_state : slaState(due, Date.parse(current.resolution_at_risk_at), now);
   const span = $("ticket-sla");
+  if (current.status === "pending" && current.pending_since) {
+    // Waiting on the customer: the clock stopped then, so what was left then is still left.
+    const stopped = Date.parse(current.pending_since);
+    const key = stopped > due ? "console.sla_paused_overdue" : "console.sla_paused";
+    span.className = `sla ${current.sla_state}`;
+    span.textContent = `${t(key, { span: formatSpan((due - stopped) / 1000) })} (${t(`console.sla.${current.sla_state}`)})`;
+    return;
+  }
+  const state = finished ? current.sla_state : slaState(due, Date.parse(current.resolution_at_risk_at), now);
   span.className = `sla ${state}`;
   span.textContent = finished
     ? t(`console.sla.${state}`)

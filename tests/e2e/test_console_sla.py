@@ -120,6 +120,23 @@ async def test_the_sla_countdown_turns_amber_then_red(  # type: ignore[no-untype
         state, words, colour = await badge(page)
         assert (words.translate(LATIN), colour) == (f"{overdue} ({breached})", RED)
 
+        # Now the ticket waits on the customer. The server's clock has not moved, so its clock
+        # stopped with 10 s left: the badge says so and stays so, however late the browser gets.
+        for status in ("open", "pending"):
+            if await page.locator(f"#status-select option[value='{status}']").count():
+                await page.select_option("#status-select", status)
+                await page.click("#status-submit")
+                # The ticket is read again after the change: then the next choices are offered.
+                label = texts[f"console.status.{status}"]
+                await expect(page.locator("#ticket-status")).to_have_text(label)
+        span = text_of(texts, "console.span_minutes", minutes=0, seconds=10)
+        paused = f"{text_of(texts, 'console.sla_paused', span=span)} ({on_track})"
+        for later in (start + 20, start + 3600):
+            await page.clock.set_fixed_time(later)
+            await page.wait_for_timeout(1100)  # a tick of the countdown
+            state, words, _ = await badge(page)
+            assert (state, words.translate(LATIN)) == ("sla on_track", paused)
+
         assert await serious_violations(page) == []
         assert errors == []
     finally:

@@ -39,9 +39,11 @@ from vbranch_server.db.models import (
 from vbranch_server.sla import (
     BusinessCalendar,
     SlaState,
+    after_working_seconds,
     at_risk_from,
     sla_state,
     working_days_after,
+    working_seconds_between,
 )
 
 
@@ -80,9 +82,37 @@ class TicketFilter:
 
 
 def ticket_sla_state(ticket: Ticket, now: datetime) -> SlaState:
-    # A finished ticket is judged at the moment it was resolved, not now.
-    at = ticket.resolved_at if ticket.status in FINISHED_STATUSES and ticket.resolved_at else now
+    # A finished ticket is judged at the moment it was resolved, a pending one at the moment
+    # its clock stopped, not now. `sla_clause` is the same rule in SQL.
+    at = now
+    if ticket.status in FINISHED_STATUSES and ticket.resolved_at:
+        at = ticket.resolved_at
+    elif ticket.status is TicketStatus.PENDING and ticket.pending_since:
+        at = ticket.pending_since
     return sla_state(at, ticket.resolution_at_risk_at, ticket.resolution_due_at)
+
+
+def resumed_deadlines(
+    calendar: BusinessCalendar,
+    pending_since: datetime,
+    now: datetime,
+    due: datetime,
+    at_risk: datetime,
+) -> tuple[datetime, datetime]:
+    """(due, at risk) once a ticket pending since `pending_since` resumes at `now` (in UTC).
+
+    Both move later by the opening time that passed while the ticket waited on the customer:
+    nights, weekends and holidays gave the staff no time, so they give none back. A ticket
+    already late when it was paused keeps its deadlines: its breach happened, and moving the
+    due time by the wait could leave it before the resumption (a pause after closing time).
+    """
+    if pending_since > due:
+        return due, at_risk
+    paused = working_seconds_between(calendar, pending_since, now)
+    return (
+        after_working_seconds(calendar, due, paused).astimezone(UTC),
+        after_working_seconds(calendar, at_risk, paused).astimezone(UTC),
+    )
 
 
 Database = AsyncSession | AsyncConnection
@@ -299,6 +329,22 @@ async def change_status(
 ) -> Ticket:
     check_transition(ticket.status, target)
     previous = ticket.status
+    if target is TicketStatus.PENDING:
+        # Waiting on the customer: the resolution clock stops until the ticket leaves pending.
+        ticket.pending_since = now
+    elif previous is TicketStatus.PENDING:
+        # Shifted before `resolved_at` is set, so a ticket resolved straight from pending is
+        # judged against the deadline it has after the wait. (No `pending_since`: the clock
+        # was never stopped, nothing to give back.)
+        if ticket.pending_since is not None:
+            ticket.resolution_due_at, ticket.resolution_at_risk_at = resumed_deadlines(
+                calendar_from_row(ticket.category.calendar),
+                ticket.pending_since,
+                now,
+                ticket.resolution_due_at,
+                ticket.resolution_at_risk_at,
+            )
+        ticket.pending_since = None
     ticket.status = target
     ticket.updated_at = now
     if target is TicketStatus.OPEN and ticket.first_response_at is None:
@@ -374,18 +420,31 @@ async def may_serve_customer(session: AsyncSession, user: StaffUser, customer_id
     return await session.scalar(served.limit(1)) is not None
 
 
-def _sla_clause(state: SlaState, now: datetime) -> ColumnElement[bool]:
-    running = Ticket.status.not_in(FINISHED_STATUSES)
+def sla_clause(state: SlaState, now: datetime) -> ColumnElement[bool]:
+    """Tickets in SLA `state` at `now`: `ticket_sla_state` in SQL.
+
+    A finished ticket is judged at `resolved_at`, a pending one at `pending_since` (its clock
+    stopped there), any other at `now`.
+    """
+    finished = Ticket.status.in_(FINISHED_STATUSES)
+    paused = and_(Ticket.status == TicketStatus.PENDING, Ticket.pending_since.is_not(None))
+    running = and_(~finished, ~paused)
     late = or_(
         and_(running, Ticket.resolution_due_at < now),
-        and_(~running, Ticket.resolved_at > Ticket.resolution_due_at),
+        and_(paused, Ticket.pending_since > Ticket.resolution_due_at),
+        and_(finished, Ticket.resolved_at > Ticket.resolution_due_at),
     )
     if state is SlaState.BREACHED:
         return late
     at_risk = or_(
         and_(running, Ticket.resolution_at_risk_at <= now, Ticket.resolution_due_at >= now),
         and_(
-            ~running,
+            paused,
+            Ticket.pending_since >= Ticket.resolution_at_risk_at,
+            Ticket.pending_since <= Ticket.resolution_due_at,
+        ),
+        and_(
+            finished,
             Ticket.resolved_at >= Ticket.resolution_at_risk_at,
             Ticket.resolved_at <= Ticket.resolution_due_at,
         ),
@@ -406,7 +465,7 @@ async def list_tickets(
     if filters.category_code is not None:
         query = query.join(ServiceCategory).where(ServiceCategory.code == filters.category_code)
     if filters.sla is not None:
-        query = query.where(_sla_clause(filters.sla, now))
+        query = query.where(sla_clause(filters.sla, now))
     query = _visible_to(query, user)
     query = query.order_by(Ticket.resolution_due_at, Ticket.id)
     return (await session.scalars(query.limit(filters.limit).offset(filters.offset))).all()

@@ -227,6 +227,9 @@ class Ticket(Base):
     resolution_due_at: Mapped[datetime]
     #: From this instant less than 20 % of the working time is left: lets SQL filter by SLA state.
     resolution_at_risk_at: Mapped[datetime]
+    #: When the ticket last became pending (waiting on the customer); set only while it is.
+    #: The resolution clock stops there: leaving pending moves both deadlines later.
+    pending_since: Mapped[datetime | None]
 
     category: Mapped[ServiceCategory] = relationship(lazy="joined")
     customer: Mapped[Customer] = relationship(lazy="joined")

@@ -101,6 +101,8 @@ class TicketOut(BaseModel):
     closed_at: datetime | None
     first_response_due_at: datetime
     resolution_due_at: datetime
+    #: Set while the ticket is pending: its SLA clock stopped then (and the state is judged then).
+    pending_since: datetime | None
     sla_state: SlaState
 
     @classmethod
@@ -122,6 +124,7 @@ class TicketOut(BaseModel):
             closed_at=ticket.closed_at,
             first_response_due_at=ticket.first_response_due_at,
             resolution_due_at=ticket.resolution_due_at,
+            pending_since=ticket.pending_since,
             sla_state=sla_state,
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import tzinfo
 
 from sortedcontainers import SortedList
 
@@ -90,9 +91,16 @@ class _Bucket:
 
 
 class MemoryRoutingStore:
-    def __init__(self, config: RoutingConfig | None = None, utc_offset_seconds: float = 0) -> None:
+    def __init__(
+        self,
+        config: RoutingConfig | None = None,
+        utc_offset_seconds: float = 0,
+        *,
+        zone: tzinfo | None = None,
+    ) -> None:
         self.config = config or RoutingConfig()
-        self._utc_offset = utc_offset_seconds
+        #: Where the day's counters restart: the contact center's time zone, else a UTC offset.
+        self._day_starts: float | tzinfo = zone if zone is not None else utc_offset_seconds
         self._buckets: dict[str, _Bucket] = {}
         self._customers: dict[str, _Customer] = {}
         self._agents: dict[str, _Agent] = {}
@@ -121,7 +129,7 @@ class MemoryRoutingStore:
         return bucket
 
     def _count(self, now: float, bucket: str, counter: str, amount: float = 1) -> None:
-        self._counters[(day_number(now, self._utc_offset), bucket)][counter] += amount
+        self._counters[(day_number(now, self._day_starts), bucket)][counter] += amount
 
     def _agent(self, agent_id: str) -> _Agent:
         agent = self._agents.get(agent_id)
@@ -197,7 +205,7 @@ class MemoryRoutingStore:
         not at the agent's next call. Every agent once a day; nothing on other days."""
         if self.config.agent_choice is not AgentChoice.LEAST_BUSY:
             return
-        today = day_number(now, self._utc_offset)
+        today = day_number(now, self._day_starts)
         if today == self._ranked_day:
             return
         self._ranked_day = today
@@ -264,7 +272,7 @@ class MemoryRoutingStore:
         bucket.arrivals.discard((customer.enqueued_at, customer.customer_id))
 
     def _roll_day(self, agent: _Agent, now: float) -> None:
-        today = day_number(now, self._utc_offset)
+        today = day_number(now, self._day_starts)
         if agent.calls_day != today:
             agent.calls_day, agent.calls_today = today, 0
 
@@ -416,7 +424,7 @@ class MemoryRoutingStore:
         bucket = self._buckets[customer.needs.bucket]
         ahead = bucket.line.bisect_left((customer.score, customer_id))
         staffed = bucket.staffed
-        counters = self._counters[(day_number(now, self._utc_offset), customer.needs.bucket)]
+        counters = self._counters[(day_number(now, self._day_starts), customer.needs.bucket)]
         handled = counters.get("handled", 0)
         handle = (
             counters["handle_seconds"] / handled if handled else self.config.default_handle_seconds
@@ -426,7 +434,7 @@ class MemoryRoutingStore:
         )
 
     async def snapshot(self, now: float) -> Snapshot:
-        today = day_number(now, self._utc_offset)
+        today = day_number(now, self._day_starts)
         queues = [
             queue_stats(
                 bucket.needs,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import tzinfo
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -112,10 +113,12 @@ class RedisRoutingStore:
         *,
         prefix: str = "vb:q:",
         utc_offset_seconds: float = 0,
+        zone: tzinfo | None = None,
     ) -> None:
         self.config = config = config or RoutingConfig()
         self._prefix = prefix
-        self._utc_offset = utc_offset_seconds
+        #: Where the day's counters restart: the contact center's time zone, else a UTC offset.
+        self._day_starts: float | tzinfo = zone if zone is not None else utc_offset_seconds
         self._scripts: dict[str, AsyncScript | Script] = {
             name: redis.register_script(_lua(name)) for name in _SCRIPTS
         }
@@ -132,7 +135,7 @@ class RedisRoutingStore:
         ]
 
     async def _run(self, name: str, now: float, *args: str) -> Any:
-        day = str(day_number(now, self._utc_offset))
+        day = str(day_number(now, self._day_starts))
         header = [self._prefix, _num(now), day, *self._config_args]
         try:
             reply = await self._scripts[name](args=[*header, *args])
@@ -224,7 +227,7 @@ class RedisRoutingStore:
         return Position(customer_id, place, estimated_wait(place, int(staffed), handle), False)
 
     async def snapshot(self, now: float) -> Snapshot:
-        today = day_number(now, self._utc_offset)
+        today = day_number(now, self._day_starts)
         # An empty Lua table comes back as {} rather than [], hence the `or []`.
         found = json.loads(await self._run("snapshot", now))
         queues = [

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: The repository root: the front-end folders (client_web/, agent_console/, node_modules/) live here.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -45,11 +46,18 @@ class Settings:
     #: Visits one client address may start in a minute: a whole office or a carrier's shared
     #: address stays far below it, a script filling the queue with made-up customers does not.
     visits_per_minute: int = 60
+    #: The contact center's own time zone: where "today" starts for the queue's day counters, the
+    #: supervisor's hourly charts and the day's reports.
+    timezone: str = "UTC"
     web_root: Path = field(default=PROJECT_ROOT)
 
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def is_sqlite(self) -> bool:
@@ -103,6 +111,17 @@ def _networks(
                 f"{name}: {item!r} is not an IP address or network (like 10.0.0.0/8)"
             ) from None
     return tuple(networks)
+
+
+def _timezone(env: Mapping[str, str], name: str) -> str:
+    raw = env.get(name, "").strip() or "UTC"
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{name} must be a time zone name like Asia/Riyadh, got {raw!r}"
+        ) from None
+    return raw
 
 
 def normalize_database_url(name: str, raw: str) -> str:
@@ -183,6 +202,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_prefix=_redis_prefix(env),
         trusted_proxies=_networks(env, "VBRANCH_TRUSTED_PROXIES"),
         visits_per_minute=_int(env, "VBRANCH_VISITS_PER_MINUTE", 60, 1, 1_000_000),
+        timezone=_timezone(env, "VBRANCH_TIMEZONE"),
     )
 
 

@@ -13,9 +13,9 @@ from vbranch_queue.memory import MemoryRoutingStore
 CONFIG = RoutingConfig(offer_timeout=20, wrap_up_seconds=30, max_missed_offers=2)
 
 
-async def make_store(kind: str, url: str | None, config: RoutingConfig):  # type: ignore[no-untyped-def]
+async def make_store(kind: str, url: str | None, config: RoutingConfig, zone=None):  # type: ignore[no-untyped-def]
     if kind == "memory":
-        return MemoryRoutingStore(config), None
+        return MemoryRoutingStore(config, zone=zone), None
     from redis.asyncio import Redis
 
     from vbranch_queue.redis_link import RedisLink
@@ -25,7 +25,8 @@ async def make_store(kind: str, url: str | None, config: RoutingConfig):  # type
     # "redis-link": the same store on the server's own pipelined connection.
     link = RedisLink.from_url(url) if kind == "redis-link" else None
     prefix = f"vbt:{uuid.uuid4().hex[:10]}:"
-    return RedisRoutingStore(link or client, config, prefix=prefix), (client, link, prefix)
+    store = RedisRoutingStore(link or client, config, prefix=prefix, zone=zone)
+    return store, (client, link, prefix)
 
 
 async def drop_store(resources) -> None:  # type: ignore[no-untyped-def]
@@ -67,8 +68,8 @@ async def store_factory(store_kind: tuple[str, str | None]) -> AsyncIterator[obj
     """For tests that need a configuration of their own."""
     made: list[object] = []
 
-    async def factory(config: RoutingConfig):  # type: ignore[no-untyped-def]
-        built, resources = await make_store(*store_kind, config)
+    async def factory(config: RoutingConfig, zone=None):  # type: ignore[no-untyped-def]
+        built, resources = await make_store(*store_kind, config, zone)
         made.append(resources)
         return built
 

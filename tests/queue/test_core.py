@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -331,6 +334,23 @@ def test_day_number_in_utc() -> None:
     assert day_number(0) == 0
     assert day_number(DAY - 0.001) == 0
     assert day_number(DAY) == 1
+
+
+def test_day_number_follows_the_contact_centers_zone_and_its_daylight_saving() -> None:
+    def utc(*parts: int) -> float:
+        return datetime(*parts, tzinfo=UTC).timestamp()
+
+    riyadh, new_york = ZoneInfo("Asia/Riyadh"), ZoneInfo("America/New_York")
+    assert day_number(utc(2026, 11, 22, 20, 59), riyadh) == day_number(utc(2026, 11, 22, 12))
+    assert day_number(utc(2026, 11, 22, 21, 0), riyadh) == day_number(utc(2026, 11, 23, 12))
+    # New York's midnight is 04:00 UTC in summer and 05:00 UTC in winter.
+    assert day_number(utc(2026, 7, 1, 3, 59), new_york) == day_number(utc(2026, 6, 30, 12))
+    assert day_number(utc(2026, 7, 1, 4, 0), new_york) == day_number(utc(2026, 7, 1, 12))
+    assert day_number(utc(2026, 1, 15, 4, 59), new_york) == day_number(utc(2026, 1, 14, 12))
+    assert day_number(utc(2026, 1, 15, 5, 0), new_york) == day_number(utc(2026, 1, 15, 12))
+    # UTC as a zone is the same as no offset at all.
+    for now in (0.0, DAY - 0.001, DAY, 1_795_000_000.5):
+        assert day_number(now, ZoneInfo("UTC")) == day_number(now)
 
 
 def test_day_number_follows_the_contact_center_offset() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from vbranch_queue.core.model import AgentChoice, AgentState, Needs, RoutingConfig, Skills
@@ -194,6 +197,21 @@ async def test_leaving_counts_as_abandoned_and_frees_an_offered_agent(store) -> 
     assert not (await store.leave("nobody", 10)).abandoned
     [queue] = (await store.snapshot(10)).queues
     assert queue.abandoned == 2 and queue.joined == 3
+
+
+async def test_the_days_counters_restart_at_midnight_in_the_contact_centers_zone(  # type: ignore[no-untyped-def]
+    store_factory,
+) -> None:
+    store = await store_factory(RoutingConfig(), ZoneInfo("Asia/Riyadh"))  # UTC+3
+    evening = datetime(2026, 11, 22, 20, 59, tzinfo=UTC).timestamp()  # 23:59 in Riyadh
+    await store.join("late", PENSIONS_AR, 0, evening)
+    assert await store.leave("late", evening + 30)
+    [queue] = (await store.snapshot(evening + 50)).queues
+    assert (queue.joined, queue.abandoned) == (1, 1)
+    # 21:00 UTC is midnight in Riyadh: a new day, though UTC's has three hours to go.
+    await store.join("early", PENSIONS_AR, 0, evening + 70)
+    [queue] = (await store.snapshot(evening + 80)).queues
+    assert (queue.joined, queue.abandoned, queue.waiting) == (1, 0, 1)
 
 
 async def test_wrap_up_holds_offers_until_it_ends(store) -> None:  # type: ignore[no-untyped-def]

@@ -78,3 +78,12 @@ def test_data_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(ConfigError, match="VBRANCH_DATA_DIR"):
         load_settings({"VBRANCH_DATA_DIR": str(blocker)})
+
+
+def test_the_contact_centers_time_zone_is_checked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    base = {"VBRANCH_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).timezone == "UTC"
+    assert str(load_settings({**base, "VBRANCH_TIMEZONE": " Asia/Riyadh "}).zone) == "Asia/Riyadh"
+    for bad in ("Mars/Olympus", "../etc/passwd", "UTC+3"):
+        with pytest.raises(ConfigError, match="VBRANCH_TIMEZONE must be a time zone name"):
+            load_settings({**base, "VBRANCH_TIMEZONE": bad})

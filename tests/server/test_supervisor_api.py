@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from vbranch_queue.core.model import Needs
+from vbranch_server.app import create_app
 from vbranch_server.crm import tickets as crm
 from vbranch_server.db.models import CallRecord, QueueSample, StaffUser, TicketChannel, TicketStatus
 from vbranch_server.keys import DB
@@ -303,3 +305,49 @@ def test_a_name_in_a_report_never_runs_as_a_spreadsheet_formula() -> None:
     assert rows[0] == ["Name", "calls"]
     assert [row[0] for row in rows[1:]] == ["'" + n for n in names[:6]] + ["Huda", "'=1"]
     assert {row[1] for row in rows[1:]} == {"3"}
+
+
+async def test_today_starts_at_midnight_in_the_contact_centers_zone(  # type: ignore[no-untyped-def]
+    aiohttp_client, settings, clock, demo_data
+) -> None:
+    """VBRANCH_TIMEZONE=Asia/Riyadh (UTC+3): at 01:30 in Riyadh "today" began at 21:00 UTC, for
+    the hourly chart, the day's reports (and their file names) and the queue's day counters."""
+    client = await aiohttp_client(
+        create_app(replace(settings, timezone="Asia/Riyadh"), clock=clock)
+    )
+    clock.now = datetime(2026, 11, 21, 22, 30, tzinfo=UTC)
+    midnight = datetime(2026, 11, 21, 21, 0, tzinfo=UTC)
+    q = "pensions|ar|-"
+    async with client.server.app[DB]() as db, db.begin():
+        for at, answered in [
+            (midnight - timedelta(minutes=10), 50),  # 23:50 yesterday in Riyadh
+            (midnight + timedelta(minutes=10), 1),
+            (midnight + timedelta(minutes=80), 3),
+        ]:
+            row = {"queue": q, "waiting": 0, "answered": answered, "answered_in_time": answered}
+            await store_samples(db, at, [{**row, "abandoned": 0}])
+    ahmad = (await _staff(client, "agent.ar")).id
+    call = dict(queue=q, agent_id=ahmad, wait_seconds=5, talk_seconds=60, end_reason="completed")
+    await _add_calls(
+        client,
+        clock,
+        [
+            {**call, "accepted_at": midnight + timedelta(minutes=30)},
+            {**call, "accepted_at": midnight - timedelta(minutes=30)},  # yesterday in Riyadh
+        ],
+    )
+    await log_in(client, "supervisor")
+
+    hours = (await (await client.get("/api/supervisor/charts")).json())["hours"]
+    assert [(h["hour"], h["answered"]) for h in hours] == [
+        ("2026-11-21T21:00:00+00:00", 1),
+        ("2026-11-21T22:00:00+00:00", 2),
+    ]
+    response = await client.get("/api/supervisor/reports/queues.csv", params={"lang": "en"})
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="vbranch-queues-2026-11-22.csv"'
+    )
+    [row] = _read_csv(await response.text())
+    assert row["Answered"] == "1"
+    page = await (await client.get("/supervisor", params={"lang": "en"})).text()
+    assert "Today runs from midnight in Asia/Riyadh" in page

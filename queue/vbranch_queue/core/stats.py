@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 
 from vbranch_queue.core.model import AgentState, Needs
 
 SECONDS_PER_DAY = 86400
 
 
-def day_number(now: float, utc_offset_seconds: float = 0) -> int:
-    """Counters restart each day; the contact center's day, not UTC's, given its offset."""
-    return int((now + utc_offset_seconds) // SECONDS_PER_DAY)
+#: date(1970, 1, 1).toordinal(): day numbers count from the Unix epoch's day.
+_EPOCH_ORDINAL = 719163
+
+
+def day_number(now: float, day_starts: float | tzinfo = 0) -> int:
+    """Counters restart each day: the contact center's day, not UTC's. `day_starts` is its time
+    zone (daylight saving followed), or a fixed offset from UTC in seconds."""
+    if isinstance(day_starts, tzinfo):
+        return datetime.fromtimestamp(now, day_starts).date().toordinal() - _EPOCH_ORDINAL
+    return int((now + day_starts) // SECONDS_PER_DAY)
 
 
 #: The counter names, kept per bucket and day by both stores.

@@ -56,14 +56,14 @@ def _shared_state(
     settings: Settings, config: RoutingConfig
 ) -> tuple[RoutingStore, Registry, RedisLink | None]:
     if not settings.redis_url:
-        return MemoryRoutingStore(config), MemoryRegistry(), None
+        return MemoryRoutingStore(config, zone=settings.zone), MemoryRegistry(), None
     from vbranch_queue.redis_store import RedisRoutingStore
 
     # One pipelined connection for every command: a pool costs several times more CPU per command.
     client = RedisLink.from_url(settings.redis_url)
     prefix = settings.redis_prefix
     return (
-        RedisRoutingStore(client, config, prefix=prefix + "q:"),
+        RedisRoutingStore(client, config, prefix=prefix + "q:", zone=settings.zone),
         RedisRegistry(client, prefix=prefix + "s:"),
         client,
     )

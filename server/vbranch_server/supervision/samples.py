@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -34,9 +34,13 @@ KEEP = timedelta(days=2)
 COUNTERS = ("answered", "answered_in_time", "abandoned")
 
 
-def day_start(now: datetime) -> datetime:
-    """The routing store's day: it restarts its counters at midnight UTC (its default offset)."""
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+def day_start(now: datetime, zone: tzinfo) -> datetime:
+    """The start of `now`'s day in the contact center's zone, where the routing store restarts
+    its day counters (`VBRANCH_TIMEZONE`). In UTC, like the samples."""
+    local = now.astimezone(zone)
+    # Not local.replace(hour=0...): that keeps the UTC offset of `now`, wrong on a day whose
+    # offset changes (daylight saving); combine() asks the zone for midnight's own offset.
+    return datetime.combine(local.date(), time(), zone).astimezone(UTC)
 
 
 async def store_samples(
@@ -94,9 +98,9 @@ def waiting_last_hour(samples: Sequence[Sample], now: datetime) -> dict[str, Any
     }
 
 
-def hourly_today(samples: Sequence[Sample], now: datetime) -> list[dict[str, Any]]:
+def hourly_today(samples: Sequence[Sample], now: datetime, zone: tzinfo) -> list[dict[str, Any]]:
     """Answered, abandoned and service level for each hour of today up to now."""
-    start = day_start(now)
+    start = day_start(now, zone)
     hours = int((now - start) // timedelta(hours=1)) + 1
     totals = [dict.fromkeys(COUNTERS, 0) for _ in range(hours)]
     by_queue: dict[str, list[Sample]] = defaultdict(list)
@@ -129,10 +133,10 @@ def hourly_today(samples: Sequence[Sample], now: datetime) -> list[dict[str, Any
     return result
 
 
-async def chart_data(db: AsyncSession, now: datetime) -> dict[str, Any]:
-    samples = await samples_since(db, min(day_start(now), now - timedelta(hours=1)))
+async def chart_data(db: AsyncSession, now: datetime, zone: tzinfo) -> dict[str, Any]:
+    samples = await samples_since(db, min(day_start(now, zone), now - timedelta(hours=1)))
     return {
         "now": now.isoformat(),
         "waiting": waiting_last_hour(samples, now),
-        "hours": hourly_today(samples, now),
+        "hours": hourly_today(samples, now, zone),
     }

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from vbranch_server.db.models import CallRecord, StaffRole, StaffUser
 from vbranch_server.i18n import pick_language
-from vbranch_server.keys import CATALOGS, CLOCK, DB
+from vbranch_server.keys import CATALOGS, CLOCK, DB, SETTINGS
 from vbranch_server.realtime.wiring import HUB
 from vbranch_server.supervision.audit import recent_actions
 from vbranch_server.supervision.board import sla_board
@@ -50,6 +50,7 @@ async def supervisor_page_context(request: web.Request) -> dict[str, Any]:
     wanted = ("supervisor.", "language.", "error.")
     return {
         "services": services,
+        "timezone": request.app[SETTINGS].timezone,
         "config": {
             "lang": lang,
             "messages": {k: v for k, v in messages.items() if k.startswith(wanted)},
@@ -98,7 +99,8 @@ async def get_audit(request: web.Request) -> web.Response:
 @requires(*SUPERVISORS)
 async def get_charts(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
-        return web.json_response(await chart_data(db, request.app[CLOCK]()))
+        zone = request.app[SETTINGS].zone
+        return web.json_response(await chart_data(db, request.app[CLOCK](), zone))
 
 
 @routes.get("/api/supervisor/reports/queues.csv")
@@ -114,9 +116,9 @@ async def get_agent_report(request: web.Request) -> web.Response:
 
 
 async def _report(request: web.Request, kind: str) -> web.Response:
-    """Today's figures (the routing store's day, from midnight UTC) as a CSV download."""
+    """Today's figures (the routing store's day: from midnight in VBRANCH_TIMEZONE) as CSV."""
     now = request.app[CLOCK]()
-    start = day_start(now)
+    start = day_start(now, request.app[SETTINGS].zone)
     async with request.app[DB]() as db:
         records = (
             await db.scalars(
@@ -147,7 +149,8 @@ async def _report(request: web.Request, kind: str) -> web.Response:
     lang = pick_language(request)
     catalogs = request.app[CATALOGS]
     headings = {c: catalogs.gettext(lang, f"supervisor.report.{kind}.{c}") for c in columns}
-    filename = f"vbranch-{kind}-{start.date().isoformat()}.csv"
+    day = start.astimezone(request.app[SETTINGS].zone).date()  # start is UTC; its day is local
+    filename = f"vbranch-{kind}-{day.isoformat()}.csv"
     return web.Response(
         body=to_csv(columns, headings, rows).encode("utf-8"),
         content_type="text/csv",

@@ -29,3 +29,20 @@ def test_compose_file_is_consistent() -> None:
         assert env["REDIS_URL"].startswith("redis://redis:")
         assert env["DATABASE_URL"].startswith("postgresql://")
     assert (ROOT / "Dockerfile").exists()
+
+
+def test_only_nginx_is_believed_when_it_names_the_client() -> None:
+    """Rate limits count per client: the apps believe X-Forwarded-For from nginx's one fixed
+    address only, and nginx writes that header itself instead of passing on the client's."""
+    import ipaddress
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    nginx = services["nginx"]["networks"]["default"]["ipv4_address"]
+    [subnet] = [c["subnet"] for c in compose["networks"]["default"]["ipam"]["config"]]
+    assert ipaddress.ip_address(nginx) in ipaddress.ip_network(subnet)
+    for app in ("app1", "app2"):
+        assert services[app]["environment"]["VBRANCH_TRUSTED_PROXIES"] == nginx
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf
+    assert "$proxy_add_x_forwarded_for" not in conf

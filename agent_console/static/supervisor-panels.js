@@ -72,8 +72,9 @@ export async function refreshAudit() {
 
 // --- charts --------------------------------------------------------------------------------------
 const PALETTE = ["#0b5cad", "#a40000", "#0a6b2d", "#8a4b00", "#5b2a86", "#00667a", "#444444"];
-const minutes = new Intl.DateTimeFormat(config.lang, { hour: "numeric", minute: "2-digit" });
-const hours = new Intl.DateTimeFormat(config.lang, { hour: "numeric" });
+// The chart's hours are the contact center's (VBRANCH_TIMEZONE), whatever the browser's zone.
+const minutes = new Intl.DateTimeFormat(config.lang, { hour: "numeric", minute: "2-digit", timeZone: config.timezone });
+const hours = new Intl.DateTimeFormat(config.lang, { hour: "numeric", timeZone: config.timezone });
 const charts = {};
 
 function draw(id, type, labels, datasets, options = {}) {

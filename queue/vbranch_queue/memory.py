@@ -206,8 +206,8 @@ class MemoryRoutingStore:
         if self.config.agent_choice is not AgentChoice.LEAST_BUSY:
             return
         today = day_number(now, self._day_starts)
-        if today == self._ranked_day:
-            return
+        if self._ranked_day is not None and today <= self._ranked_day:
+            return  # forward only, as the Redis store (whose processes' clocks may differ)
         self._ranked_day = today
         for agent in self._agents.values():
             if agent.state is AgentState.AVAILABLE and agent.calls_day != today:

@@ -117,7 +117,8 @@ def _timezone(env: Mapping[str, str], name: str) -> str:
     raw = env.get(name, "").strip() or "UTC"
     try:
         ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
+    # A folder of the zone database ("America") fails with an OSError, not a "not found".
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ConfigError(
             f"{name} must be a time zone name like Asia/Riyadh, got {raw!r}"
         ) from None

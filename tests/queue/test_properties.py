@@ -987,3 +987,25 @@ async def test_least_busy_forgets_yesterday_for_an_agent_idle_across_midnight(
     # No calls today for either; the veteran has been free longer, so the veteran is next.
     offer = await store.join("today", PENSIONS_AR, 0, DAY + 100)
     assert offer is not None and offer.agent_id == "veteran"
+
+
+async def test_least_busy_ranks_stand_when_a_process_a_moment_behind_asks(
+    store_factory: StoreFactory,
+) -> None:
+    """Processes' clocks differ a little: after midnight one may still send yesterday's time.
+    The new day's ranks stand; before, the Redis store re-ranked back to yesterday."""
+    store = await store_factory(
+        RoutingConfig(agent_choice=AgentChoice.LEAST_BUSY, wrap_up_seconds=0)
+    )
+    for agent_id in ("veteran", "newcomer"):
+        await store.upsert_agent(agent_id, ARABIC_PENSIONS, 0)
+    await store.join("yesterday", PENSIONS_AR, 0, 100)
+    [offer] = await store.set_agent_state("veteran", AgentState.AVAILABLE, 100)
+    await store.accept(offer.offer_id, "veteran", 101)
+    assert await store.end_call("veteran", 110) == []
+    await store.set_agent_state("newcomer", AgentState.AVAILABLE, DAY + 50)
+    # Today's first choice (a line nobody here serves) ranks both with no calls today.
+    assert await store.join("medical", Needs("medical", "ar"), 0, DAY + 100) is None
+    # A process whose clock is a second behind midnight asks next.
+    offer = await store.join("late", PENSIONS_AR, 0, DAY - 1)
+    assert offer is not None and offer.agent_id == "veteran"

@@ -44,6 +44,11 @@ NGINX = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1")]
         # IPv6, and a v4 network never matches a v6 address.
         ("::1", ["2001:db8::7"], [ipaddress.ip_network("::1")], "2001:db8::7"),
         ("::1", ["2001:db8::7"], NGINX, "::1"),
+        # Only the proxies themselves are trusted: a client on a private network that is not
+        # listed cannot have its own header believed (Compose lists nginx's one address).
+        ("10.1.2.3", ["6.6.6.6, 192.168.1.50"], NGINX, "192.168.1.50"),
+        # A server listening on [::] sees IPv4 peers as IPv4-mapped IPv6 addresses.
+        ("::ffff:10.1.2.3", ["198.51.100.1"], NGINX, "198.51.100.1"),
         # Unix sockets and the like have no peer address.
         (None, ["198.51.100.1"], NGINX, "unknown"),
     ],

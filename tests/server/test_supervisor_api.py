@@ -7,6 +7,7 @@ import csv
 import io
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -19,7 +20,7 @@ from vbranch_server.db.models import CallRecord, QueueSample, StaffUser, TicketC
 from vbranch_server.keys import DB
 from vbranch_server.realtime.wiring import HUB
 from vbranch_server.supervision.reports import to_csv
-from vbranch_server.supervision.samples import store_samples
+from vbranch_server.supervision.samples import day_end, day_start, store_samples
 
 from .test_tickets_api import log_in
 
@@ -351,3 +352,14 @@ async def test_today_starts_at_midnight_in_the_contact_centers_zone(  # type: ig
     assert row["Answered"] == "1"
     page = await (await client.get("/supervisor", params={"lang": "en"})).text()
     assert "Today runs from midnight in Asia/Riyadh" in page
+
+
+def test_a_day_in_the_contact_centers_zone_may_last_23_or_25_hours() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    autumn = datetime(2026, 10, 25, 21, 15, tzinfo=UTC)  # 22:15 in Berlin, the day clocks go back
+    assert day_start(autumn, berlin) == datetime(2026, 10, 24, 22, 0, tzinfo=UTC)
+    assert day_end(autumn, berlin) - day_start(autumn, berlin) == timedelta(hours=25)
+    spring = datetime(2026, 3, 29, 12, 0, tzinfo=UTC)
+    assert day_end(spring, berlin) - day_start(spring, berlin) == timedelta(hours=23)
+    riyadh = datetime(2026, 11, 21, 21, 0, tzinfo=UTC)  # midnight in Riyadh: a new day begins
+    assert day_start(riyadh, ZoneInfo("Asia/Riyadh")) == riyadh

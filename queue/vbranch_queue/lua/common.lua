@@ -227,7 +227,11 @@ end
 -- agent's next call. Every agent once a day; one GET on other days.
 local K_RANKED_DAY = P .. 'ranked_day'
 local function new_day()
-  if not LEAST_BUSY or redis.call('GET', K_RANKED_DAY) == DAY then return end
+  if not LEAST_BUSY then return end
+  -- Forward only: processes near midnight whose clocks differ by a moment must not re-rank
+  -- back and forth (the later day's ranks stand).
+  local ranked = tonumber(redis.call('GET', K_RANKED_DAY) or '-1')
+  if tonumber(DAY) <= ranked then return end
   redis.call('SET', K_RANKED_DAY, DAY)
   for _, id in ipairs(redis.call('SMEMBERS', K_AGENTS)) do
     local agent = load_agent(id)

@@ -43,6 +43,13 @@ def day_start(now: datetime, zone: tzinfo) -> datetime:
     return datetime.combine(local.date(), time(), zone).astimezone(UTC)
 
 
+def day_end(now: datetime, zone: tzinfo) -> datetime:
+    """The next midnight in the contact center's zone, in UTC: not always 24 hours after the day
+    started (daylight saving makes days of 23 and 25 hours)."""
+    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, time(), zone).astimezone(UTC)
+
+
 async def store_samples(
     db: AsyncSession, minute: datetime, queues: Sequence[Mapping[str, Any]]
 ) -> None:

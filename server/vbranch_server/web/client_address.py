@@ -18,9 +18,12 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
+    # A server listening on [::] sees IPv4 peers as ::ffff:a.b.c.d: judge them as IPv4.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
 
 
 def _trusted(

@@ -6,7 +6,6 @@ the database. Supervisors and administrators only.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +26,7 @@ from vbranch_server.supervision.reports import (
     queue_rows,
     to_csv,
 )
-from vbranch_server.supervision.samples import chart_data, day_start
+from vbranch_server.supervision.samples import chart_data, day_end, day_start
 from vbranch_server.web.pages import services_with_hours
 from vbranch_server.web.security import current_staff, requires
 
@@ -53,6 +52,7 @@ async def supervisor_page_context(request: web.Request) -> dict[str, Any]:
         "timezone": request.app[SETTINGS].timezone,
         "config": {
             "lang": lang,
+            "timezone": request.app[SETTINGS].timezone,
             "messages": {k: v for k, v in messages.items() if k.startswith(wanted)},
             "services": {service["code"]: service["name"] for service in services},
             "staff_id": str(staff.user.id),
@@ -124,7 +124,7 @@ async def _report(request: web.Request, kind: str) -> web.Response:
             await db.scalars(
                 select(CallRecord).where(
                     CallRecord.accepted_at >= start,
-                    CallRecord.accepted_at < start + timedelta(days=1),
+                    CallRecord.accepted_at < day_end(now, request.app[SETTINGS].zone),
                 )
             )
         ).all()

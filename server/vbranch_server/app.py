@@ -10,7 +10,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from vbranch_queue.core.model import RoutingConfig
-from vbranch_server.auth.ratelimit import FailureLimiter
+from vbranch_server.auth.ratelimit import Limiter
 from vbranch_server.crm.call_log_writer import CallLogWriter
 from vbranch_server.db.engine import create_engine, session_factory
 from vbranch_server.i18n import Catalogs
@@ -79,6 +79,10 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     url = app[SETTINGS].redis_url
     # No Redis URL means the embedded, single-process mode: the in-memory queue.
     app[REDIS] = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5) if url else None
+    if app[REDIS] is not None:
+        # Several processes: each limit is counted once for all of them, not once in each.
+        for key in (LOGIN_LIMITER, TRACK_LIMITER, REQUEST_LIMITER, VISIT_LIMITER):
+            app[key].share(app[REDIS], app[SETTINGS].redis_prefix + "limits:")
     yield
     redis = app[REDIS]
     if redis is not None:
@@ -119,11 +123,11 @@ def create_app(
     app[CLOCK] = clock
     app[METRICS] = metrics
     app[CATALOGS] = Catalogs.load()
-    app[LOGIN_LIMITER] = FailureLimiter(max_failures=5, window_seconds=300)
-    app[TRACK_LIMITER] = FailureLimiter(max_failures=10, window_seconds=600)
+    app[LOGIN_LIMITER] = Limiter("login", max_failures=5, window_seconds=300)
+    app[TRACK_LIMITER] = Limiter("track", max_failures=10, window_seconds=600)
     # Requests left outside opening hours: enough for a family, not for a flood.
-    app[REQUEST_LIMITER] = FailureLimiter(max_failures=5, window_seconds=600)
-    app[VISIT_LIMITER] = FailureLimiter(max_failures=settings.visits_per_minute, window_seconds=60)
+    app[REQUEST_LIMITER] = Limiter("requests", max_failures=5, window_seconds=600)
+    app[VISIT_LIMITER] = Limiter("visits", settings.visits_per_minute, window_seconds=60)
     app[TEMPLATES] = template_environment(
         str(settings.web_root / "client_web" / "templates"),
         str(settings.web_root / "agent_console" / "templates"),

@@ -10,7 +10,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from vbranch_server.auth.ratelimit import FailureLimiter
+from vbranch_server.auth.ratelimit import Limiter
 from vbranch_server.crm.call_log_writer import CallLogWriter
 from vbranch_server.i18n import Catalogs
 from vbranch_server.metrics import Metrics
@@ -27,7 +27,7 @@ REDIS: web.AppKey[Redis | None] = web.AppKey("redis")
 METRICS = web.AppKey("metrics", Metrics)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 CATALOGS = web.AppKey("catalogs", Catalogs)
-LOGIN_LIMITER = web.AppKey("login_limiter", FailureLimiter)
-TRACK_LIMITER = web.AppKey("track_limiter", FailureLimiter)
-REQUEST_LIMITER = web.AppKey("request_limiter", FailureLimiter)
-VISIT_LIMITER = web.AppKey("visit_limiter", FailureLimiter)
+LOGIN_LIMITER = web.AppKey("login_limiter", Limiter)
+TRACK_LIMITER = web.AppKey("track_limiter", Limiter)
+REQUEST_LIMITER = web.AppKey("request_limiter", Limiter)
+VISIT_LIMITER = web.AppKey("visit_limiter", Limiter)

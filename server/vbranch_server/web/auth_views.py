@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -62,8 +61,7 @@ def home_of(user: StaffUser) -> str:
 async def _login(request: web.Request, username: str, password: str) -> tuple[str, StaffSession]:
     limiter = request.app[LOGIN_LIMITER]
     keys = [f"ip:{client_ip(request)}", f"user:{username.lower()}"]
-    now_mono = time.monotonic()
-    wait = limiter.retry_after(keys, now_mono)
+    wait = await limiter.retry_after(keys)
     if wait > 0:
         request.app[METRICS].logins.labels("throttled").inc()
         raise LoginRefused("too_many_attempts", wait)
@@ -71,10 +69,10 @@ async def _login(request: web.Request, username: str, password: str) -> tuple[st
     async with request.app[DB]() as db, db.begin():
         user = await authenticate(db, username, password)
         if user is None:
-            limiter.record_failure(keys, now_mono)
+            await limiter.record_failure(keys)
             request.app[METRICS].logins.labels("failed").inc()
             raise LoginRefused("bad_credentials")
-        limiter.reset([f"user:{username.lower()}"])
+        await limiter.reset([f"user:{username.lower()}"])
         token, row = await open_session(db, user, now, request.app[SETTINGS].session_ttl_seconds)
     request.app[METRICS].logins.labels("ok").inc()
     return token, row

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Literal
 
 from aiohttp import web
@@ -36,8 +35,7 @@ async def leave_request(request: web.Request) -> web.Response:
     body = await read_json_model(request, LeftRequest)
     limiter = request.app[REQUEST_LIMITER]
     key = [f"requests:{client_ip(request)}"]
-    now_mono = time.monotonic()
-    if limiter.retry_after(key, now_mono) > 0:
+    if await limiter.retry_after(key) > 0:
         raise ApiError(429, "too_many_attempts", "too many requests from here; try again later")
     now = request.app[CLOCK]()
     subject = body.message.splitlines()[0][:120]
@@ -64,6 +62,6 @@ async def leave_request(request: web.Request) -> web.Response:
             "resolution_due_at": ticket.resolution_due_at.isoformat(),
         }
     # Every request counts against the address's allowance, not only failed ones.
-    limiter.record_failure(key, now_mono)
+    await limiter.record_failure(key)
     request.app[METRICS].tickets_created.labels(TicketChannel.WEB_REQUEST.value).inc()
     return web.json_response(answer, status=201)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
 from vbranch_server.crm.tickets import NotFoundError, find_for_customer
@@ -25,8 +23,7 @@ async def track_ticket(request: web.Request) -> web.Response:
     # its customer out. Guessing a 10-character code from many addresses is still hopeless.
     client = client_ip(request)
     keys = [f"ip:{client}", f"ip-ref:{client}:{body.reference}"]
-    now = time.monotonic()
-    if (wait := limiter.retry_after(keys, now)) > 0:
+    if (wait := await limiter.retry_after(keys)) > 0:
         raise ApiError(
             429,
             "too_many_attempts",
@@ -37,7 +34,7 @@ async def track_ticket(request: web.Request) -> web.Response:
         try:
             ticket = await find_for_customer(db, body.reference, body.code)
         except NotFoundError:
-            limiter.record_failure(keys, now)
+            await limiter.record_failure(keys)
             raise
         out = TrackedTicket(
             reference=ticket.reference,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Literal
 
 from aiohttp import web
@@ -27,7 +26,7 @@ class VisitStart(Strict):
 async def start_visit(request: web.Request) -> web.Response:
     body = await read_json_model(request, VisitStart)
     limiter, key = request.app[VISIT_LIMITER], [f"visits:{client_ip(request)}"]
-    wait = limiter.retry_after(key, time.monotonic())
+    wait = await limiter.retry_after(key)
     if wait > 0:
         raise ApiError(
             429,
@@ -35,7 +34,7 @@ async def start_visit(request: web.Request) -> web.Response:
             "too many visits started from here; try again in a minute",
             headers={"Retry-After": str(int(wait) + 1)},
         )
-    limiter.record_failure(key, time.monotonic())  # every visit counts, not only failures
+    await limiter.record_failure(key)  # every visit counts, not only failures
     now = request.app[CLOCK]().timestamp()
     claims = VisitClaims(
         visit_id="v" + secrets.token_urlsafe(12),

@@ -968,20 +968,26 @@ async def test_new_skills_reach_customers_already_waiting(store_factory: StoreFa
     assert await store.join("newcomer", PENSIONS_AR, 0, 3) is None
 
 
-async def test_least_busy_forgets_yesterday_for_an_agent_idle_across_midnight(
-    store_factory: StoreFactory,
-) -> None:
+async def _veteran_idle_since_yesterday(store_factory: StoreFactory) -> Any:
+    """Least busy, no wrap-up. Yesterday the veteran took a call and has been free since, into
+    today; the newcomer came in today at DAY + 50 and has taken none."""
     store = await store_factory(
         RoutingConfig(agent_choice=AgentChoice.LEAST_BUSY, wrap_up_seconds=0)
     )
     for agent_id in ("veteran", "newcomer"):
         await store.upsert_agent(agent_id, ARABIC_PENSIONS, 0)
-    # Yesterday the veteran took a call, and has been free since (no wrap-up) into today.
     await store.join("yesterday", PENSIONS_AR, 0, 100)
     [offer] = await store.set_agent_state("veteran", AgentState.AVAILABLE, 100)
     await store.accept(offer.offer_id, "veteran", 101)
     assert await store.end_call("veteran", 110) == []
     await store.set_agent_state("newcomer", AgentState.AVAILABLE, DAY + 50)
+    return store
+
+
+async def test_least_busy_forgets_yesterday_for_an_agent_idle_across_midnight(
+    store_factory: StoreFactory,
+) -> None:
+    store = await _veteran_idle_since_yesterday(store_factory)
     calls = {a.agent_id: a.calls_today for a in (await store.snapshot(DAY + 100)).agents}
     assert calls == {"veteran": 0, "newcomer": 0}
     # No calls today for either; the veteran has been free longer, so the veteran is next.
@@ -994,16 +1000,7 @@ async def test_least_busy_ranks_stand_when_a_process_a_moment_behind_asks(
 ) -> None:
     """Processes' clocks differ a little: after midnight one may still send yesterday's time.
     The new day's ranks stand; before, the Redis store re-ranked back to yesterday."""
-    store = await store_factory(
-        RoutingConfig(agent_choice=AgentChoice.LEAST_BUSY, wrap_up_seconds=0)
-    )
-    for agent_id in ("veteran", "newcomer"):
-        await store.upsert_agent(agent_id, ARABIC_PENSIONS, 0)
-    await store.join("yesterday", PENSIONS_AR, 0, 100)
-    [offer] = await store.set_agent_state("veteran", AgentState.AVAILABLE, 100)
-    await store.accept(offer.offer_id, "veteran", 101)
-    assert await store.end_call("veteran", 110) == []
-    await store.set_agent_state("newcomer", AgentState.AVAILABLE, DAY + 50)
+    store = await _veteran_idle_since_yesterday(store_factory)
     # Today's first choice (a line nobody here serves) ranks both with no calls today.
     assert await store.join("medical", Needs("medical", "ar"), 0, DAY + 100) is None
     # A process whose clock is a second behind midnight asks next.

@@ -18,10 +18,26 @@ document.getElementById("track-form").addEventListener("submit", async (event) =
   const ticket = await response.json();
   for (const text of [
     t("track.status", { status: t(`status.${ticket.status}`) }),
-    t("track.due", { due: when.format(new Date(ticket.resolution_due_at)) }),
+    // While the agency waits on the customer its answer time is on hold: no date would be true.
+    ticket.on_hold ? t("track.on_hold") : t("track.due", { due: when.format(new Date(ticket.resolution_due_at)) }),
   ]) {
     const line = document.createElement("p");
     line.textContent = text;
     result.append(line);
+  }
+  const finished = ticket.status === "resolved" || ticket.status === "closed";
+  if (!finished && ticket.documents_missing.length) {
+    const heading = document.createElement("h2");
+    heading.id = "missing-heading";
+    heading.textContent = t("track.missing");
+    const list = document.createElement("ul");
+    list.id = "missing";
+    list.setAttribute("aria-labelledby", "missing-heading");
+    for (const doc of ticket.documents_missing) {
+      const item = document.createElement("li");
+      item.textContent = config.lang === "ar" ? doc.name_ar : doc.name_en;
+      list.append(item);
+    }
+    result.append(heading, list);
   }
 });

@@ -46,6 +46,12 @@ async def test_leave_a_request_when_closed(  # type: ignore[no-untyped-def]
         await page.click("#track-form button")
         await page.wait_for_selector("#result p")
         assert len(await page.locator("#result p").all_text_contents()) == 2
+        # What to bring next time: the service's required documents, none received yet.
+        expected = {
+            "en": ["National ID", "IBAN certificate"],
+            "ar": ["الهوية الوطنية", "شهادة الآيبان"],
+        }
+        assert await page.locator("#missing li").all_text_contents() == expected[lang]
         await page.screenshot(path=artifacts / "02-tracked.png")
     finally:
         await context.close()

@@ -11,10 +11,15 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
 from vbranch_server.crm.demo import DEMO_LOGINS
+from vbranch_server.db.models import Attachment, Ticket
+from vbranch_server.keys import DB
 
 PASSWORDS = {login.username: login.password for login in DEMO_LOGINS}
+NATIONAL_ID = {"code": "national_id", "name_en": "National ID", "name_ar": "الهوية الوطنية"}
+IBAN = {"code": "iban_certificate", "name_en": "IBAN certificate", "name_ar": "شهادة الآيبان"}
 
 
 async def open_tickets(client: TestClient, *categories: str) -> list[tuple[str, str]]:
@@ -67,6 +72,8 @@ async def test_reference_and_code_show_the_status_and_due_date(client: TestClien
         "created_at": "2026-11-21T08:00:00Z",
         "resolution_due_at": "2026-11-25T13:00:00Z",
         "resolved_at": None,
+        "on_hold": False,
+        "documents_missing": [NATIONAL_ID, IBAN],
     }
 
 
@@ -90,6 +97,43 @@ async def test_tracking_follows_status_changes(client: TestClient, clock: Any) -
     assert body["resolved_at"] == "2026-11-21T11:00:00Z"
     # No internal detail leaks to the customer.
     assert not {"history", "assigned_agent", "customer_id", "subject"} & set(body)
+
+
+async def test_a_customer_waited_on_sees_the_answer_time_on_hold_and_what_to_bring(
+    client: TestClient, clock: Any
+) -> None:
+    [(reference, code)] = await open_tickets(client, "pensions")
+    # During the call the customer showed their ID: the agent marked the file as that document.
+    async with client.server.app[DB]() as db, db.begin():
+        ticket = await db.scalar(select(Ticket).where(Ticket.reference == reference))
+        assert ticket is not None
+        db.add(
+            Attachment(
+                ticket_id=ticket.id,
+                storage_name="a" * 32,
+                original_name="id.pdf",
+                content_type="application/pdf",
+                size_bytes=10,
+                sha256="0" * 64,
+                document_code="national_id",
+                uploaded_by_customer=True,
+                created_at=clock(),
+            )
+        )
+    login = await client.post(
+        "/api/login", json={"username": "supervisor", "password": PASSWORDS["supervisor"]}
+    )
+    csrf = (await login.json())["csrf_token"]
+    for status in ("open", "pending"):
+        response = await client.post(
+            f"/api/tickets/{reference}/status",
+            json={"status": status},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert response.status == 200
+    client.session.cookie_jar.clear()
+    body = await (await track(client, reference=reference, code=code)).json()
+    assert (body["status"], body["on_hold"], body["documents_missing"]) == ("pending", True, [IBAN])
 
 
 async def test_a_wrong_code_looks_like_an_unknown_reference(client: TestClient) -> None:

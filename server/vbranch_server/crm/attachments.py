@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbranch_server.crm.tickets import event_row
@@ -155,3 +155,18 @@ async def mark_document(
         update(Ticket).where(Ticket.id == attachment.ticket_id).values(updated_at=now)
     )
     await session.flush()
+
+
+def missing_documents(required: list[dict[str, str]], marked: set[str]) -> list[dict[str, str]]:
+    """The category's required documents no file of the ticket was marked as, in their order."""
+    return [document for document in required if document["code"] not in marked]
+
+
+async def marked_documents(session: AsyncSession, ticket_id: int) -> set[str]:
+    """The required documents some file of this ticket was marked as being."""
+    rows = await session.scalars(
+        select(Attachment.document_code).where(
+            Attachment.ticket_id == ticket_id, Attachment.document_code.is_not(None)
+        )
+    )
+    return {code for code in rows if code}

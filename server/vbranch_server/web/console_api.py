@@ -19,7 +19,7 @@ from vbranch_server.db.models import Attachment, Ticket
 from vbranch_server.keys import CLOCK, DB
 from vbranch_server.web.auth_views import staff_out
 from vbranch_server.web.errors import ApiError, read_json_model
-from vbranch_server.web.schemas import StaffOut, Strict, TicketEventOut, TicketOut
+from vbranch_server.web.schemas import DocumentOut, StaffOut, Strict, TicketEventOut, TicketOut
 from vbranch_server.web.security import ANY_STAFF, requires, staff_user
 
 routes = web.RouteTableDef()
@@ -43,12 +43,6 @@ class ConsoleMe(BaseModel):
     today: DayFiguresOut
     #: The server's clock: the console shows deadlines against it, not against the browser's.
     server_now: datetime
-
-
-class DocumentOut(BaseModel):
-    code: str
-    name_ar: str
-    name_en: str
 
 
 class AttachmentOut(BaseModel):

@@ -163,6 +163,12 @@ class TicketList(BaseModel):
     tickets: list[TicketOut]
 
 
+class DocumentOut(BaseModel):
+    code: str
+    name_ar: str
+    name_en: str
+
+
 class TrackedTicket(BaseModel):
     reference: str
     status: TicketStatus
@@ -171,6 +177,10 @@ class TrackedTicket(BaseModel):
     created_at: datetime
     resolution_due_at: datetime
     resolved_at: datetime | None
+    #: Waiting on the customer: the answer time is on hold (the due time moves when it resumes).
+    on_hold: bool
+    #: The service's required documents the agency does not have yet, to bring to the next visit.
+    documents_missing: list[DocumentOut]
 
 
 class ErrorBody(BaseModel):

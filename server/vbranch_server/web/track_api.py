@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from vbranch_server.crm.attachments import marked_documents, missing_documents
 from vbranch_server.crm.tickets import NotFoundError, find_for_customer
+from vbranch_server.db.models import TicketStatus
 from vbranch_server.keys import DB, TRACK_LIMITER
 from vbranch_server.web.client_address import client_ip
 from vbranch_server.web.errors import ApiError, read_json_model
-from vbranch_server.web.schemas import TrackedTicket, TrackRequest
+from vbranch_server.web.schemas import DocumentOut, TrackedTicket, TrackRequest
 from vbranch_server.web.security import public
 
 routes = web.RouteTableDef()
@@ -44,5 +46,12 @@ async def track_ticket(request: web.Request) -> web.Response:
             created_at=ticket.created_at,
             resolution_due_at=ticket.resolution_due_at,
             resolved_at=ticket.resolved_at,
+            on_hold=ticket.status is TicketStatus.PENDING,
+            documents_missing=[
+                DocumentOut.model_validate(document)
+                for document in missing_documents(
+                    ticket.category.required_documents, await marked_documents(db, ticket.id)
+                )
+            ],
         )
     return web.json_response(text=out.model_dump_json())

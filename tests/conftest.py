@@ -195,13 +195,15 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 CHEAP_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
-@pytest.fixture
-async def demo_data(settings: Settings, clock: FakeClock) -> None:
-    """The real demo data; the demo staff are created first with cheaply hashed passwords."""
+async def seed_demo_data(
+    database_url: str, now: datetime, password_hash: Callable[[str], str]
+) -> None:
+    """The real demo data; the demo staff are created first, their passwords hashed by
+    `password_hash` (cheaply, or not at all where nobody logs in)."""
     from vbranch_server.crm.demo import DEMO_LOGINS, seed_demo
     from vbranch_server.db.models import StaffUser
 
-    engine = create_engine(settings.database_url)
+    engine = create_engine(database_url)
     try:
         async with session_factory(engine)() as session, session.begin():
             for login in DEMO_LOGINS:
@@ -210,13 +212,19 @@ async def demo_data(settings: Settings, clock: FakeClock) -> None:
                         username=login.username,
                         display_name=login.display_name,
                         role=login.role,
-                        password_hash=CHEAP_ARGON2.hash(login.password),
-                        created_at=clock(),
+                        password_hash=password_hash(login.password),
+                        created_at=now,
                     )
                 )
-            await seed_demo(session, clock())
+            await seed_demo(session, now)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def demo_data(settings: Settings, clock: FakeClock) -> None:
+    """The real demo data, with cheaply hashed passwords for the demo logins."""
+    await seed_demo_data(settings.database_url, clock(), CHEAP_ARGON2.hash)
 
 
 @pytest.fixture

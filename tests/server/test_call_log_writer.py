@@ -21,6 +21,7 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import seed_demo_data
 from vbranch_server.app import create_app
 from vbranch_server.crm.call_log import (
     CALLS,
@@ -39,7 +40,6 @@ from vbranch_server.crm.call_log import (
     active_category_terms,
 )
 from vbranch_server.crm.call_log_writer import CallLogClosed, CallLogWriter
-from vbranch_server.crm.demo import DEMO_LOGINS, seed_demo
 from vbranch_server.crm.rules import REFERENCE_PATTERN, secret_code_matches
 from vbranch_server.crm.tickets import deadlines_for
 from vbranch_server.db.engine import create_engine, session_factory
@@ -105,22 +105,7 @@ class Crm:
 
 async def _seed(url: str) -> None:
     """The demo services and staff (logins are not used here, so no password is hashed)."""
-    engine = create_engine(url)
-    try:
-        async with session_factory(engine)() as session, session.begin():
-            for login in DEMO_LOGINS:
-                session.add(
-                    StaffUser(
-                        username=login.username,
-                        display_name=login.display_name,
-                        role=login.role,
-                        password_hash="-",
-                        created_at=T0,
-                    )
-                )
-            await seed_demo(session, T0)
-    finally:
-        await engine.dispose()
+    await seed_demo_data(url, T0, lambda _password: "-")
 
 
 async def _terms_and_agents(engine: AsyncEngine) -> tuple[dict[str, CategoryTerms], dict[str, int]]:

@@ -42,6 +42,22 @@ async def open_tickets(client: TestClient, *categories: str) -> list[tuple[str, 
     return opened
 
 
+async def change_status(client: TestClient, reference: str, *statuses: str) -> None:
+    """A supervisor moves the ticket through `statuses`, then logs out again."""
+    login = await client.post(
+        "/api/login", json={"username": "supervisor", "password": PASSWORDS["supervisor"]}
+    )
+    csrf = (await login.json())["csrf_token"]
+    for status in statuses:
+        response = await client.post(
+            f"/api/tickets/{reference}/status",
+            json={"status": status},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert response.status == 200
+    client.session.cookie_jar.clear()
+
+
 async def track(client: TestClient, **body: Any) -> Any:
     return await client.post("/api/track", json=body)
 
@@ -79,19 +95,8 @@ async def test_reference_and_code_show_the_status_and_due_date(client: TestClien
 
 async def test_tracking_follows_status_changes(client: TestClient, clock: Any) -> None:
     [(reference, code)] = await open_tickets(client, "medical")
-    login = await client.post(
-        "/api/login", json={"username": "supervisor", "password": PASSWORDS["supervisor"]}
-    )
-    csrf = (await login.json())["csrf_token"]
     clock.advance(hours=3)
-    for status in ("open", "resolved"):
-        response = await client.post(
-            f"/api/tickets/{reference}/status",
-            json={"status": status},
-            headers={"X-CSRF-Token": csrf},
-        )
-        assert response.status == 200
-    client.session.cookie_jar.clear()
+    await change_status(client, reference, "open", "resolved")
     body = await (await track(client, reference=reference, code=code)).json()
     assert body["status"] == "resolved"
     assert body["resolved_at"] == "2026-11-21T11:00:00Z"
@@ -120,18 +125,7 @@ async def test_a_customer_waited_on_sees_the_answer_time_on_hold_and_what_to_bri
                 created_at=clock(),
             )
         )
-    login = await client.post(
-        "/api/login", json={"username": "supervisor", "password": PASSWORDS["supervisor"]}
-    )
-    csrf = (await login.json())["csrf_token"]
-    for status in ("open", "pending"):
-        response = await client.post(
-            f"/api/tickets/{reference}/status",
-            json={"status": status},
-            headers={"X-CSRF-Token": csrf},
-        )
-        assert response.status == 200
-    client.session.cookie_jar.clear()
+    await change_status(client, reference, "open", "pending")
     body = await (await track(client, reference=reference, code=code)).json()
     assert (body["status"], body["on_hold"], body["documents_missing"]) == ("pending", True, [IBAN])
 

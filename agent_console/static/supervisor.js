@@ -164,12 +164,14 @@ $("remove-form").addEventListener("submit", (event) => {
   const select = $("remove-customer");
   if (!select.value) { $("action-result").textContent = t("supervisor.action.pick"); return; }
   const dialog = $("remove-confirm");
+  // The one named in the question is the one removed, whatever the live list does meanwhile.
+  const customerId = select.value;
   const chosen = select.selectedOptions[0].textContent;
   $("remove-question").textContent = t("supervisor.action.remove_confirm", { name: chosen });
   dialog.returnValue = "";
   dialog.addEventListener("close", () => {
     if (dialog.returnValue === "remove") {
-      act("remove_from_line", { customer_id: select.value }, titleOf(event.target));
+      act("remove_from_line", { customer_id: customerId }, titleOf(event.target));
     }
   }, { once: true });
   dialog.showModal();

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections import Counter
 from typing import Any
 
+import pytest
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from vbranch_server.app import create_app
@@ -134,6 +137,34 @@ async def test_no_upload_while_the_disk_is_below_its_reserve(
     finally:
         await agent.close()
         await customer.close()
+
+
+@pytest.mark.redis
+async def test_two_servers_on_one_redis_and_database_store_exactly_20(
+    aiohttp_server, settings, clock, demo_data, redis_url
+) -> None:  # type: ignore[no-untyped-def]
+    """The call lives in Redis; a burst split over two server processes' apps counts once."""
+    prefix = f"vbt-uploads-{uuid.uuid4().hex[:8]}:"
+    shared = dataclasses.replace(settings, redis_url=redis_url, redis_prefix=prefix)
+    servers = [await _served(aiohttp_server, shared, clock) for _ in range(2)]
+    agent, customer, token, answer = await _call(servers[0])
+    try:
+        results = await asyncio.gather(
+            *(_upload(servers[i % 2], answer["call_id"], token, PDF) for i in range(30))
+        )
+        by_server = Counter((i % 2, status) for i, (status, _) in enumerate(results))
+        assert sum(n for (_, status), n in by_server.items() if status == 201) == 20, by_server
+        assert {status for _, status in by_server} == {201, 429}
+        assert by_server[(1, 201)] > 0  # the second server did store some
+        assert await _stored(settings) == (20, (20, 20 * len(PDF)))
+    finally:
+        await agent.close()
+        await customer.close()
+        cleanup = Redis.from_url(redis_url)
+        keys = [key async for key in cleanup.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await cleanup.delete(*keys)
+        await cleanup.aclose()
 
 
 LIMITS = UploadLimits(files_per_call=20, bytes_per_call=50 * 1024 * 1024, min_free_disk_bytes=0)

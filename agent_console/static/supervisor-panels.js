@@ -51,6 +51,7 @@ function describe(action) {
     case "move": return queueOfBucket(`${d.category}|${d.language}|${d.sign_language ? "sl" : "-"}`);
     case "offer_to": return `${t("supervisor.actions.agent")}: ${d.agent_id}`;
     case "set_agent_state": return t(`supervisor.state.${d.state}`);
+    case "remove_from_line": return d.queue ? queueOfBucket(d.queue) : "–";
     default: return JSON.stringify(d);
   }
 }

@@ -158,6 +158,25 @@ const forms = {
   "offer-form": () => ["offer_to", { customer_id: $("offer-customer").value, agent_id: $("offer-agent").value }],
   "state-form": () => ["set_agent_state", { agent_id: $("state-agent").value, state: $("state-value").value }],
 };
+// Taking someone out of the line cannot be undone: the supervisor confirms it, by name, first.
+$("remove-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const select = $("remove-customer");
+  if (!select.value) { $("action-result").textContent = t("supervisor.action.pick"); return; }
+  const dialog = $("remove-confirm");
+  // The one named in the question is the one removed, whatever the live list does meanwhile.
+  const customerId = select.value;
+  const chosen = select.selectedOptions[0].textContent;
+  $("remove-question").textContent = t("supervisor.action.remove_confirm", { name: chosen });
+  dialog.returnValue = "";
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "remove") {
+      act("remove_from_line", { customer_id: customerId }, titleOf(event.target));
+    }
+  }, { once: true });
+  dialog.showModal();
+});
+
 for (const [id, build] of Object.entries(forms)) {
   $(id).addEventListener("submit", (event) => {
     event.preventDefault();

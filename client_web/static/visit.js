@@ -13,7 +13,7 @@ function t(key, values = {}) {
 }
 
 function show(step) {
-  for (const id of ["step-start", "step-device", "step-waiting", "step-call", "step-after"]) {
+  for (const id of ["step-start", "step-device", "step-waiting", "step-removed", "step-call", "step-after"]) {
     $(id).hidden = id !== step;
   }
   const heading = $(step).querySelector("h2, h1");
@@ -199,7 +199,10 @@ function connectSocket() {
     show("step-waiting");
     showPosition(ack);
   });
-  socket.on("disconnect", () => { if (!$("step-after").hidden) return; say(t("visit.reconnecting")); });
+  socket.on("disconnect", () => {
+    if (!$("step-after").hidden || state.removed) return;
+    say(t("visit.reconnecting"));
+  });
   socket.on("queue_position", (data) => {
     // Sent only to people in line: if we thought we were in a call, we missed "requeued".
     if (state.callId && !state.ended) { endPeer(); state.callId = null; show("step-waiting"); }
@@ -210,6 +213,16 @@ function connectSocket() {
   socket.on("signal", (message) => { state.chain = state.chain.then(() => onSignal(message)).catch(console.error); });
   socket.on("chat", (message) => addChat(t("visit.agent"), message.text));
   socket.on("call_ended", onCallEnded);
+  socket.on("removed_from_line", onRemoved);
+}
+
+// Staff took us out of the line: say so, and offer a fresh start (a new visit, a new place).
+function onRemoved() {
+  state.removed = true;
+  state.socket.disconnect();
+  say("");
+  $("start-again").href = `/visit?category=${encodeURIComponent($("category").value)}&lang=${config.lang}`;
+  show("step-removed");
 }
 
 function showPosition({ position, estimated_wait_seconds: wait }) {

@@ -34,6 +34,13 @@ class Settings:
     turn_secret: str | None = None
     turn_ttl_seconds: int = 3600
     upload_max_bytes: int = 10 * 1024 * 1024
+    #: Files, and their bytes in total, one call may receive: a customer sends a few documents,
+    #: never a stream of them.
+    uploads_per_call: int = 20
+    upload_bytes_per_call: int = 50 * 1024 * 1024
+    #: No upload is accepted while the uploads' file system has less free space than this: the
+    #: database and the logs on the same disk keep room to work.
+    min_free_disk_mb: int = 512
     session_ttl_seconds: int = 12 * 3600
     #: Secure cookies need HTTPS; the embedded default serves plain HTTP on loopback.
     secure_cookies: bool = False
@@ -198,6 +205,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         turn_secret=turn_secret,
         turn_ttl_seconds=_int(env, "VBRANCH_TURN_TTL", 3600, 60, 86400),
         upload_max_bytes=_int(env, "VBRANCH_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, 1024, 1 << 30),
+        uploads_per_call=_int(env, "VBRANCH_UPLOADS_PER_CALL", 20, 1, 10_000),
+        upload_bytes_per_call=_int(
+            env, "VBRANCH_UPLOAD_BYTES_PER_CALL", 50 * 1024 * 1024, 1024, 1 << 40
+        ),
+        min_free_disk_mb=_int(env, "VBRANCH_MIN_FREE_DISK_MB", 512, 0, 1 << 30),
         session_ttl_seconds=_int(env, "VBRANCH_SESSION_TTL", 12 * 3600, 300, 30 * 86400),
         secure_cookies=_bool(env, "VBRANCH_SECURE_COOKIES", False),
         redis_prefix=_redis_prefix(env),

@@ -23,6 +23,7 @@ from vbranch_signaling.hub import (
     agent,
     customer,
 )
+from vbranch_signaling.line_removal import remove_from_line
 from vbranch_signaling.schemas import (
     CallRef,
     Chat,
@@ -34,6 +35,7 @@ from vbranch_signaling.schemas import (
     Move,
     OfferRef,
     OfferTo,
+    RemoveFromLine,
     SetAgentState,
     SetAvailability,
     SetPriority,
@@ -262,6 +264,7 @@ class SupervisorNamespace(StaffNamespace):
         "move": Move,
         "offer_to": OfferTo,
         "set_agent_state": SetAgentState,
+        "remove_from_line": RemoveFromLine,
     }
 
     def __init__(self, hub: CallHub, lookup: StaffLookup) -> None:
@@ -303,3 +306,6 @@ class SupervisorNamespace(StaffNamespace):
         return await self.hub.supervisor_set_agent_state(
             request.agent_id, AgentState(request.state).value, by=await self._supervisor(sid)
         )
+
+    async def handle_remove_from_line(self, sid: str, request: RemoveFromLine) -> dict[str, Any]:
+        return await remove_from_line(self.hub, request.customer_id, by=await self._supervisor(sid))

@@ -129,6 +129,12 @@ class OfferTo(Event):
     agent_id: Id
 
 
+class RemoveFromLine(Event):
+    """A supervisor takes a waiting customer out of the line (docs/protocol.md)."""
+
+    customer_id: Id
+
+
 class SetAgentState(Event):
     agent_id: Id
     state: Literal["available", "away", "offline"]

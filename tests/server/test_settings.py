@@ -87,3 +87,35 @@ def test_the_contact_centers_time_zone_is_checked(tmp_path) -> None:  # type: ig
     for bad in ("Mars/Olympus", "../etc/passwd", "UTC+3", "America", "Europe/"):
         with pytest.raises(ConfigError, match="VBRANCH_TIMEZONE must be a time zone name"):
             load_settings({**base, "VBRANCH_TIMEZONE": bad})
+
+
+def test_the_upload_caps_per_call_and_the_disk_reserve(tmp_path: Path) -> None:
+    base = {"VBRANCH_DATA_DIR": str(tmp_path)}
+    defaults = load_settings(base)
+    assert (
+        defaults.uploads_per_call,
+        defaults.upload_bytes_per_call,
+        defaults.min_free_disk_mb,
+    ) == (20, 50 * 1024 * 1024, 512)
+    chosen = load_settings(
+        {
+            **base,
+            "VBRANCH_UPLOADS_PER_CALL": "5",
+            "VBRANCH_UPLOAD_BYTES_PER_CALL": "1048576",
+            "VBRANCH_MIN_FREE_DISK_MB": "0",
+        }
+    )
+    assert (chosen.uploads_per_call, chosen.upload_bytes_per_call, chosen.min_free_disk_mb) == (
+        5,
+        1048576,
+        0,
+    )
+    for variable, bad in (
+        ("VBRANCH_UPLOADS_PER_CALL", "0"),
+        ("VBRANCH_UPLOADS_PER_CALL", "many"),
+        ("VBRANCH_UPLOAD_BYTES_PER_CALL", "12"),
+        ("VBRANCH_UPLOAD_BYTES_PER_CALL", "50MiB"),
+        ("VBRANCH_MIN_FREE_DISK_MB", "-1"),
+    ):
+        with pytest.raises(ConfigError, match=variable):
+            load_settings({**base, variable: bad})

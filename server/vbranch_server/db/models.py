@@ -274,6 +274,19 @@ class Attachment(Base):
     created_at: Mapped[datetime]
 
 
+class CallUploads(Base):
+    """What a customer has sent during one call, so far: the per-call caps are checked against
+    it by one conditional upsert (crm/upload_quota.py), never by a read followed by a write."""
+
+    __tablename__ = "call_uploads"
+
+    call_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: Files stored or being received (a reservation is counted before its body is read).
+    files: Mapped[int] = mapped_column(Integer)
+    #: Their bytes: the stored sizes, and for files still arriving the most they may bring.
+    bytes: Mapped[int] = mapped_column(BigInteger)
+
+
 class CallRecord(Base):
     """One video call: how long the customer waited, how long they talked, how it ended."""
 
@@ -305,7 +318,7 @@ class SupervisorAction(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
-    #: set_priority, move, offer_to or set_agent_state.
+    #: set_priority, move, offer_to, set_agent_state or remove_from_line.
     action: Mapped[str] = mapped_column(String(32))
     #: The customer (visit id) or agent (staff id) acted on.
     target: Mapped[str] = mapped_column(String(64))

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vbranch_server.db.models import SupervisorAction
 
 #: The actions the hub audits (docs/protocol.md, `/supervisor`).
-ACTIONS = ("set_priority", "move", "offer_to", "set_agent_state")
+ACTIONS = ("set_priority", "move", "offer_to", "set_agent_state", "remove_from_line")
 
 
 async def record_action(

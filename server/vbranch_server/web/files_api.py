@@ -5,7 +5,7 @@ Customers authenticate with their visit token (`Authorization: Bearer …`), sta
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, web
@@ -14,6 +14,13 @@ from sqlalchemy import select
 
 from vbranch_server.crm.attachments import FileRefused, UploadSink, attach
 from vbranch_server.crm.tickets import NotFoundError, get_visible_ticket
+from vbranch_server.crm.upload_quota import (
+    Reservation,
+    UploadLimits,
+    UploadRefused,
+    check_disk,
+    upload_reservation,
+)
 from vbranch_server.db.models import Attachment, CallRecord, Ticket
 from vbranch_server.keys import CLOCK, DB, SETTINGS
 from vbranch_server.realtime.wiring import HUB
@@ -54,7 +61,37 @@ async def upload_file(request: web.Request) -> web.Response:
     if any(mark in filename for mark in ("/", "\\", "\x00")) or filename in {".", ".."}:
         raise ApiError(400, "invalid_file_name", "the file name may not contain a path")
 
-    sink = UploadSink(request.app[SETTINGS].uploads_dir, limit)
+    settings = request.app[SETTINGS]
+    # The file part is no longer than the whole body, nor than the per-file limit: the most it
+    # may bring is counted against the call's caps before a byte of it is read.
+    incoming = min(request.content_length or limit, limit)
+    limits = UploadLimits(
+        settings.uploads_per_call,
+        settings.upload_bytes_per_call,
+        settings.min_free_disk_mb * 1024 * 1024,
+    )
+    try:
+        check_disk(settings.uploads_dir, incoming, limits)
+        async with upload_reservation(
+            request.app[DB], call.call_id, incoming, limits
+        ) as reservation:
+            info = await _store(request, part, filename, call.ticket_reference, reservation)
+    except UploadRefused as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    await hub.file_shared(call, info)
+    return web.json_response(info, status=201)
+
+
+async def _store(
+    request: web.Request,
+    part: BodyPartReader,
+    filename: str,
+    ticket_reference: str | None,
+    reservation: Reservation,
+) -> dict[str, Any]:
+    """Receive the file, then attach it to the call's ticket and settle its reservation."""
+    settings = request.app[SETTINGS]
+    sink = UploadSink(settings.uploads_dir, settings.upload_max_bytes)
     try:
         while chunk := await part.read_chunk(64 * 1024):
             sink.write(chunk)
@@ -68,22 +105,21 @@ async def upload_file(request: web.Request) -> web.Response:
         raise
 
     async with request.app[DB]() as db, db.begin():
-        ticket = await db.scalar(select(Ticket).where(Ticket.reference == call.ticket_reference))
+        ticket = await db.scalar(select(Ticket).where(Ticket.reference == ticket_reference))
         if ticket is None:
             sink.discard()
             raise ApiError(409, "wrong_state", "the call has no ticket yet")
         attachment = await attach(
             db, ticket, stored, filename, request.app[CLOCK](), by_customer=True
         )
-        info = {
+        await reservation.settle(db, stored.size)
+        return {
             "attachment_id": attachment.id,
             "name": attachment.original_name,
             "content_type": attachment.content_type,
             "size": attachment.size_bytes,
             "ticket_reference": ticket.reference,
         }
-    await hub.file_shared(call, info)
-    return web.json_response(info, status=201)
 
 
 @routes.get("/api/attachments/{attachment_id:\\d+}")

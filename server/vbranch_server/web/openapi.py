@@ -48,6 +48,7 @@ _ERROR_TEXT = {
     413: "file too large",
     415: "unsupported body or file type",
     429: "too many attempts",
+    507: "the server's disk is below its reserve",
 }
 _STAFF: list[dict[str, list[str]]] = [{"session": []}]
 _CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": {"type": "string"}}
@@ -226,6 +227,13 @@ def openapi_document() -> dict[str, Any]:
             "/api/calls/{call_id}/files": {
                 "post": {
                     "summary": "Upload a PDF, JPEG or PNG during a call (checked by content)",
+                    "description": (
+                        "Each call receives at most VBRANCH_UPLOADS_PER_CALL files (then 429 "
+                        "`too_many_files`) and VBRANCH_UPLOAD_BYTES_PER_CALL bytes in all (then "
+                        "413 `call_uploads_too_large`; a file counts by its declared size until "
+                        "stored). No file is accepted while the uploads' disk has less than "
+                        "VBRANCH_MIN_FREE_DISK_MB free (507 `insufficient_storage`)."
+                    ),
                     "tags": ["public"],
                     "security": [{"visit": []}],
                     "parameters": [_CALL_ID],
@@ -243,7 +251,7 @@ def openapi_document() -> dict[str, Any]:
                             }
                         },
                     },
-                    "responses": _answers(201, None, 400, 401, 404, 409, 413, 415),
+                    "responses": _answers(201, None, 400, 401, 404, 409, 413, 415, 429, 507),
                 }
             },
             "/api/calls/{call_id}/rating": {

@@ -584,7 +584,12 @@ class CallHub:
         """False, changing nothing, if the member has `limit` sockets open already."""
         if not await self.registry.socket_opened(member.room, sid, limit):
             return False
-        await self.reconnected(member)
+        try:
+            await self.reconnected(member)
+        except BaseException:
+            # The connection fails, so no disconnect will come to uncount it.
+            await self.registry.socket_closed(member.room, sid)
+            raise
         return True
 
     # A staff member's sockets are also kept under their login session, so that logging out (or

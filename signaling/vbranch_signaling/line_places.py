@@ -96,7 +96,7 @@ class MemoryLinePlaces:
             if not places:
                 del self._places[address or ""]
 
-    def held(self, address: str) -> int:
+    async def held(self, address: str) -> int:
         return len(self._places.get(address, ()))
 
 

@@ -78,6 +78,7 @@ class Deployment:
             "VBRANCH_LOG_LEVEL": "WARNING",
             # Every bench customer starts its visit from this one address.
             "VBRANCH_VISITS_PER_MINUTE": "1000000",
+            "VBRANCH_OPEN_VISITS_PER_ADDRESS": "1000000",
         }
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url

@@ -53,6 +53,17 @@ class Settings:
     #: Visits one client address may start in a minute: a whole office or a carrier's shared
     #: address stays far below it, a script filling the queue with made-up customers does not.
     visits_per_minute: int = 60
+    #: Visits from one client address (one IPv6 /64) waiting in line at once: a family or an office
+    #: behind one address rarely waits for more, one person filling the line with tokens does.
+    open_visits_per_address: int = 3
+    #: Sockets open at once on one visit token (a reload or a second tab; not hundreds).
+    sockets_per_visit: int = 3
+    #: Each socket's token bucket for `chat`: refills this many a second, holds `chat_burst`.
+    chat_per_second: float = 2.0
+    chat_burst: int = 20
+    #: The same for `signal`: a call's start sends dozens of ICE candidates within a second.
+    signals_per_second: float = 20.0
+    signal_burst: int = 200
     #: The contact center's own time zone: where "today" starts for the queue's day counters, the
     #: supervisor's hourly charts and the day's reports.
     timezone: str = "UTC"
@@ -81,6 +92,19 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:  # NaN fails this too
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {raw}")
     return value
 
 
@@ -215,6 +239,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_prefix=_redis_prefix(env),
         trusted_proxies=_networks(env, "VBRANCH_TRUSTED_PROXIES"),
         visits_per_minute=_int(env, "VBRANCH_VISITS_PER_MINUTE", 60, 1, 1_000_000),
+        open_visits_per_address=_int(env, "VBRANCH_OPEN_VISITS_PER_ADDRESS", 3, 1, 1_000_000),
+        sockets_per_visit=_int(env, "VBRANCH_SOCKETS_PER_VISIT", 3, 1, 100),
+        chat_per_second=_float(env, "VBRANCH_CHAT_PER_SECOND", 2.0, 0.01, 1000.0),
+        chat_burst=_int(env, "VBRANCH_CHAT_BURST", 20, 1, 10_000),
+        signals_per_second=_float(env, "VBRANCH_SIGNALS_PER_SECOND", 20.0, 0.01, 10_000.0),
+        signal_burst=_int(env, "VBRANCH_SIGNAL_BURST", 200, 1, 100_000),
         timezone=_timezone(env, "VBRANCH_TIMEZONE"),
     )
 

@@ -27,6 +27,7 @@ from vbranch_signaling.calls import (
     hung_up,
     wrapped_up,
 )
+from vbranch_signaling.line_places import LinePlaces, MemoryLinePlaces, give_back, place_in_line
 from vbranch_signaling.registry import MemoryRegistry, Registry, Visit
 from vbranch_signaling.schemas import Chat, FinishWrapUp, Join, Signal, Transfer
 
@@ -138,6 +139,7 @@ class CallHub:
         registry: Registry | None = None,
         supervision: Supervision | None = None,
         routing_config: RoutingConfig | None = None,
+        line_places: LinePlaces | None = None,
     ) -> None:
         self.routing, self.crm, self.emitter = routing, crm, emitter
         self.clock, self.new_id, self.ice_servers = clock, new_id, ice_servers
@@ -153,6 +155,8 @@ class CallHub:
         #: The routing engine's service-level thresholds, shown beside each queue's figures.
         self.routing_config = routing_config or RoutingConfig()
         self._last_sample_minute: int | None = None
+        #: Places in line held per client address (see line_places.py); uncapped by default.
+        self.line_places: LinePlaces = line_places or MemoryLinePlaces(None)
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -286,7 +290,10 @@ class CallHub:
 
     # --- customers ------------------------------------------------------------------------
 
-    async def customer_join(self, visit_id: str, language: str, join: Join) -> dict[str, Any]:
+    async def customer_join(
+        self, visit_id: str, language: str, join: Join, address: str | None = None
+    ) -> dict[str, Any]:
+        """`address`: the key the visit's places in line count against (from its token)."""
         if not await self.crm.has_category(join.category):
             raise HubError("invalid_payload", f"unknown service category {join.category!r}")
         # Outside its hours the page offers a request instead; the line itself is closed too.
@@ -299,7 +306,8 @@ class CallHub:
             raise HubError("already_queued", "you are already in a call")
         needs = Needs(join.category, join.language, join.sign_language)
         try:
-            offer = await self.routing.join(visit_id, needs, visit.priority, now)
+            async with place_in_line(self.line_places, address, visit_id, now):
+                offer = await self.routing.join(visit_id, needs, visit.priority, now)
         except RoutingError as exc:
             raise HubError(exc.code, exc.message) from None
         visit = replace(
@@ -332,6 +340,7 @@ class CallHub:
             if call.customer_id == visit_id and call.state is CallState.OFFERED:
                 await self._withdraw(call, CallEnd.ABANDONED, "customer_left")
         left = await self.routing.leave(visit_id, self.clock())
+        await give_back(self.line_places, visit_id)
         await self._offered(left.offers)
         await self.registry.drop_visit(visit_id)
         self._last_positions.pop(visit_id, None)
@@ -381,6 +390,7 @@ class CallHub:
         except RoutingError as exc:
             await self.registry.replace_call(call, replace(offered, state=CallState.DONE))
             raise HubError(exc.code, exc.message) from None
+        await give_back(self.line_places, visit.visit_id)  # served: out of the line
         try:
             reference, code = await self.crm.open_ticket(call, visit)
         except Exception:
@@ -570,9 +580,17 @@ class CallHub:
 
     # --- connections come and go ------------------------------------------------------------
 
-    async def connected_socket(self, member: Member, sid: str) -> None:
-        await self.registry.socket_opened(member.room, sid)
-        await self.reconnected(member)
+    async def connected_socket(self, member: Member, sid: str, limit: int | None = None) -> bool:
+        """False, changing nothing, if the member has `limit` sockets open already."""
+        if not await self.registry.socket_opened(member.room, sid, limit):
+            return False
+        try:
+            await self.reconnected(member)
+        except BaseException:
+            # The connection fails, so no disconnect will come to uncount it.
+            await self.registry.socket_closed(member.room, sid)
+            raise
+        return True
 
     # A staff member's sockets are also kept under their login session, so that logging out (or
     # an administrator ending the session) can close every one of them, on whatever process.

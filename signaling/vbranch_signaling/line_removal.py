@@ -13,6 +13,7 @@ from typing import Any
 
 from vbranch_signaling.calls import CallEnd, CallState
 from vbranch_signaling.hub import CallHub, HubError, customer
+from vbranch_signaling.line_places import give_back
 
 #: The `reason` of `removed_from_line` (to the customer) and of `offer_withdrawn` (to the agent).
 REMOVED_BY_STAFF = "removed_by_staff"
@@ -33,6 +34,7 @@ async def remove_from_line(hub: CallHub, customer_id: str, *, by: str) -> dict[s
             await hub._withdraw(call, CallEnd.ABANDONED, REMOVED_BY_STAFF)
     await hub._offered(left.offers)  # the agent freed from the offer may take the next customer
     await hub.registry.drop_visit(customer_id)
+    await give_back(hub.line_places, customer_id)  # their address may queue again
     hub._last_positions.pop(customer_id, None)
     await hub._emit(customer(customer_id), "removed_from_line", {"reason": REMOVED_BY_STAFF})
     needs = visit.needs if visit is not None else None

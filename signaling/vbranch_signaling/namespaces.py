@@ -7,6 +7,7 @@ event cannot crash a handler, reach the other peer, or change any state.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ import socketio
 
 from vbranch_queue.core.model import AgentState, Needs, Skills
 from vbranch_queue.errors import RoutingError
+from vbranch_signaling.caps import ENGLISH, AbuseCaps, Texts, english
 from vbranch_signaling.hub import (
     SUPERVISORS_ROOM,
     CallHub,
@@ -24,6 +26,7 @@ from vbranch_signaling.hub import (
     customer,
 )
 from vbranch_signaling.line_removal import remove_from_line
+from vbranch_signaling.rate_limit import SocketBuckets
 from vbranch_signaling.schemas import (
     CallRef,
     Chat,
@@ -58,6 +61,8 @@ class StaffIdentity:
     session_key: str = ""
     #: When that login session ends (seconds since the epoch): its sockets are closed then.
     session_expires_at: float | None = None
+    #: The language of the console or dashboard the socket was opened from.
+    language: str = "ar"
 
 
 #: Looks up the staff member behind a connection (from its session cookie); None if not logged in.
@@ -81,32 +86,58 @@ class GuardedNamespace(socketio.AsyncNamespace):
     #: Events this namespace accepts, with the schema of each payload.
     schemas: ClassVar[Mapping[str, type[Event]]] = {}
 
-    def __init__(self, namespace: str, hub: CallHub) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        hub: CallHub,
+        *,
+        caps: AbuseCaps | None = None,
+        texts: Texts = english,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(namespace)
-        self.hub = hub
+        self.hub, self.texts, self.clock = hub, texts, clock
+        self.caps = caps or AbuseCaps()
+        #: Each socket's token buckets for the events a call relays (see rate_limit.py).
+        self.buckets = SocketBuckets({"chat": self.caps.chat, "signal": self.caps.signal})
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in {"connect", "disconnect"}:
             # A client may *send* an event named "disconnect": only the server's own counts.
             if event == "disconnect" and self.server.manager.is_connected(args[0], self.namespace):
                 return refused("unknown_event", "disconnect is not an event a client sends")
-            return await super().trigger_event(event, *args)
+            try:
+                return await super().trigger_event(event, *args)
+            finally:
+                if event == "disconnect":
+                    self.buckets.forget(args[0])
         sid, payload = args[0], args[1] if len(args) > 1 else None
         schema = self.schemas.get(event)
         if schema is None:
             return refused("unknown_event", f"no event {event!r} on {self.namespace}")
+        # Before any work on the payload: a flood costs a dictionary lookup per event.
+        if not self.buckets.allow(sid, event, self.clock()):
+            return await self._refused(sid, "rate_limited", "")
         try:
             request = parse(schema, payload)
             return ok(await getattr(self, f"handle_{event}")(sid, request))
         except EventError as exc:
             return refused(exc.code, exc.message)
         except HubError as exc:
-            return refused(exc.code, exc.message)
+            return await self._refused(sid, exc.code, exc.message)
         except RoutingError as exc:
-            return refused(exc.code, exc.message)
+            return await self._refused(sid, exc.code, exc.message)
         except Exception:
             log.exception("event %s on %s failed", event, self.namespace)
             return refused("internal_error", "something went wrong on our side")
+
+    async def _refused(self, sid: str, code: str, message: str) -> dict[str, Any]:
+        """The abuse caps' refusals speak the socket's language (the others stay English, for
+        the logs: clients show their own text for each code)."""
+        if code in ENGLISH:
+            language = (await self.get_session(sid) or {}).get("language", "ar")
+            message = self.texts(language, code)
+        return refused(code, message)
 
     async def _identity(self, sid: str) -> Member:
         session = await self.get_session(sid)
@@ -139,9 +170,11 @@ class CustomerNamespace(CallMemberNamespace):
         "media_connected": CallRef,
     }
 
-    def __init__(self, hub: CallHub, secret_key: str, clock: Callable[[], float]) -> None:
-        super().__init__("/customer", hub)
-        self.secret_key, self.clock = secret_key, clock
+    def __init__(
+        self, hub: CallHub, secret_key: str, clock: Callable[[], float], **options: Any
+    ) -> None:
+        super().__init__("/customer", hub, clock=clock, **options)
+        self.secret_key = secret_key
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -150,9 +183,17 @@ class CustomerNamespace(CallMemberNamespace):
         except TokenError as exc:
             raise socketio.exceptions.ConnectionRefusedError(str(exc)) from None
         member = customer(claims.visit_id)
-        await self.save_session(sid, {"member": member, "language": claims.language})
+        session = {"member": member, "language": claims.language, "address": claims.address}
+        await self.save_session(sid, session)
         await self.enter_room(sid, member.room)
-        await self.hub.connected_socket(member, sid)
+        # Counted and checked in one step (on every process): a burst of connections with one
+        # token cannot all pass. A refused socket gets no disconnect, and python-socketio takes
+        # it out of the room again.
+        if not await self.hub.connected_socket(member, sid, limit=self.caps.sockets_per_visit):
+            code = "too_many_sockets"
+            raise socketio.exceptions.ConnectionRefusedError(
+                self.texts(claims.language, code), {"code": code}
+            )
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         session = await self.get_session(sid)
@@ -160,7 +201,9 @@ class CustomerNamespace(CallMemberNamespace):
 
     async def handle_join(self, sid: str, request: Join) -> dict[str, Any]:
         session = await self.get_session(sid)
-        return await self.hub.customer_join(session["member"].id, session["language"], request)
+        return await self.hub.customer_join(
+            session["member"].id, session["language"], request, session.get("address")
+        )
 
     async def handle_leave(self, sid: str, _request: Empty) -> dict[str, Any]:
         return await self.hub.customer_leave((await self._identity(sid)).id)
@@ -169,8 +212,8 @@ class CustomerNamespace(CallMemberNamespace):
 class StaffNamespace(GuardedNamespace):
     roles: frozenset[str] = frozenset()
 
-    def __init__(self, namespace: str, hub: CallHub, lookup: StaffLookup) -> None:
-        super().__init__(namespace, hub)
+    def __init__(self, namespace: str, hub: CallHub, lookup: StaffLookup, **options: Any) -> None:
+        super().__init__(namespace, hub, **options)
         self.lookup = lookup
         #: This process's sockets of sessions that end: sid → when (see `close_expired`).
         self._session_ends: dict[str, float] = {}
@@ -223,15 +266,17 @@ class AgentNamespace(CallMemberNamespace, StaffNamespace):
         "finish_wrap_up": FinishWrapUp,
     }
 
-    def __init__(self, hub: CallHub, lookup: StaffLookup) -> None:
-        super().__init__("/agent", hub, lookup)
+    def __init__(self, hub: CallHub, lookup: StaffLookup, **options: Any) -> None:
+        super().__init__("/agent", hub, lookup, **options)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         staff = await self._authenticate(environ)
         # First, before any other effect: a refused connection gets no disconnect to undo them.
         await self._staff_connected(sid, staff, environ)
         member = agent(staff.staff_id)
-        await self.save_session(sid, {"member": member, "session_key": staff.session_key})
+        await self.save_session(
+            sid, {"member": member, "session_key": staff.session_key, "language": staff.language}
+        )
         await self.enter_room(sid, member.room)
         await self.hub.agent_ready(staff.staff_id, staff.skills)
         await self.hub.connected_socket(member, sid)
@@ -267,8 +312,8 @@ class SupervisorNamespace(StaffNamespace):
         "remove_from_line": RemoveFromLine,
     }
 
-    def __init__(self, hub: CallHub, lookup: StaffLookup) -> None:
-        super().__init__("/supervisor", hub, lookup)
+    def __init__(self, hub: CallHub, lookup: StaffLookup, **options: Any) -> None:
+        super().__init__("/supervisor", hub, lookup, **options)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         staff = await self._authenticate(environ)

@@ -50,6 +50,21 @@ if not call_id then return false end
 return redis.call('HGET', KEYS[2], call_id)
 """
 
+# Files one more socket of a member (and under the process holding it), unless the member has
+# ARGV[4] open already (0: no limit): the check and the count in one step, on every process.
+# The process is known (and alive for now) from its first socket, before its first heartbeat.
+_OPEN_SOCKET = """
+local limit = tonumber(ARGV[4])
+if limit > 0 and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0
+    and redis.call('SCARD', KEYS[1]) >= limit then
+  return 0
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('SET', KEYS[4], '1', 'EX', ARGV[5], 'NX')
+return 1
+"""
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +132,7 @@ class RedisRegistry:
         self.process = process or secrets.token_hex(8)
         self._store = redis.register_script(_STORE_CALL)
         self._indexed_call = redis.register_script(_INDEXED_CALL)
+        self._open_socket = redis.register_script(_OPEN_SOCKET)
         #: Relaying calls this process has read or written: call id → (read again after, call).
         #: Used only while `listen_for_moves` runs, which drops a call as soon as any process
         #: moves it out of relaying.
@@ -244,14 +260,20 @@ class RedisRegistry:
     async def start_grace(self, member: str, until: float) -> None:
         await self.redis.zadd(self._key("grace"), {member: until})
 
-    async def socket_opened(self, member: str, sid: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.sadd(self._key(f"sockets:{member}"), sid)
-            pipe.sadd(self._key(f"process-sockets:{self.process}"), f"{member} {sid}")
-            # Known (and alive for now) from its first socket, even before its first heartbeat.
-            pipe.sadd(self._key("processes"), self.process)
-            pipe.set(self._key(f"process:{self.process}"), "1", ex=PROCESS_ALIVE_SECONDS, nx=True)
-            await pipe.execute()
+    async def socket_opened(self, member: str, sid: str, limit: int | None = None) -> bool:
+        # A socket of a process that died stays counted until `forget_dead_processes` (within
+        # PROCESS_ALIVE_SECONDS and a tick): so no expiry per socket, which a live one would
+        # have to keep renewing.
+        opened = await self._open_socket(
+            keys=[
+                self._key(f"sockets:{member}"),
+                self._key(f"process-sockets:{self.process}"),
+                self._key("processes"),
+                self._key(f"process:{self.process}"),
+            ],
+            args=[sid, f"{member} {sid}", self.process, limit or 0, PROCESS_ALIVE_SECONDS],
+        )
+        return bool(opened)
 
     async def socket_closed(self, member: str, sid: str) -> int:
         key = self._key(f"sockets:{member}")

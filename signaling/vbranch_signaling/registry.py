@@ -53,7 +53,9 @@ class Registry(Protocol):
         cache that every process's moves keep current (see RedisRegistry)."""
 
     async def start_grace(self, member: str, until: float) -> None: ...
-    async def socket_opened(self, member: str, sid: str) -> None: ...
+    async def socket_opened(self, member: str, sid: str, limit: int | None = None) -> bool:
+        """Count one more socket of the member, unless they have `limit` open already (then
+        False, nothing changed): the check and the count are one step."""
 
     async def socket_closed(self, member: str, sid: str) -> int:
         """Forget one socket of the member; returns how many they still have open."""
@@ -134,8 +136,12 @@ class MemoryRegistry:
     async def start_grace(self, member: str, until: float) -> None:
         self.grace[member] = until
 
-    async def socket_opened(self, member: str, sid: str) -> None:
-        self.sockets.setdefault(member, set()).add(sid)
+    async def socket_opened(self, member: str, sid: str, limit: int | None = None) -> bool:
+        open_ones = self.sockets.setdefault(member, set())
+        if limit is not None and sid not in open_ones and len(open_ones) >= limit:
+            return False
+        open_ones.add(sid)
+        return True
 
     async def socket_closed(self, member: str, sid: str) -> int:
         open_ones = self.sockets.get(member, set())

@@ -2,6 +2,9 @@
 
 The HTTP layer issues one when a visit starts; the Socket.IO `/customer` namespace accepts a
 connection only with a valid, unexpired token, and the visit id inside it names the customer.
+The token also carries where the visit was started from (the client's address key, see
+`line_places.address_key`), signed with the rest: a customer cannot pick the address their places in
+line are counted against.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ class VisitClaims:
     visit_id: str
     language: str
     expires_at: float
+    #: The address key the visit was started from; None in tokens issued before it was carried.
+    address: str | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -40,12 +45,10 @@ def _mac(secret: str, body: str) -> str:
 
 
 def issue_visit_token(secret: str, claims: VisitClaims) -> str:
-    body = _b64(
-        json.dumps(
-            {"v": claims.visit_id, "l": claims.language, "e": claims.expires_at},
-            separators=(",", ":"),
-        ).encode()
-    )
+    data: dict[str, object] = {"v": claims.visit_id, "l": claims.language, "e": claims.expires_at}
+    if claims.address is not None:
+        data["a"] = claims.address
+    body = _b64(json.dumps(data, separators=(",", ":")).encode())
     return f"{body}.{_mac(secret, body)}"
 
 
@@ -58,7 +61,10 @@ def verify_visit_token(secret: str, token: object, now: float) -> VisitClaims:
         raise TokenError("visit token signature does not match")
     try:
         data = json.loads(_unb64(body))
-        claims = VisitClaims(str(data["v"]), str(data["l"]), float(data["e"]))
+        address = data.get("a")
+        if address is not None and not isinstance(address, str):
+            raise TypeError("address")
+        claims = VisitClaims(str(data["v"]), str(data["l"]), float(data["e"]), address)
     except (ValueError, KeyError, TypeError):
         raise TokenError("malformed visit token") from None
     if claims.expires_at <= now:

@@ -61,6 +61,16 @@ def test_production_values(tmp_path: Path) -> None:
         ("VBRANCH_UPLOAD_MAX_BYTES", "12"),
         ("VBRANCH_SESSION_TTL", "-5"),
         ("VBRANCH_SECURE_COOKIES", "maybe"),
+        ("VBRANCH_OPEN_VISITS_PER_ADDRESS", "0"),
+        ("VBRANCH_OPEN_VISITS_PER_ADDRESS", "three"),
+        ("VBRANCH_SOCKETS_PER_VISIT", "0"),
+        ("VBRANCH_SOCKETS_PER_VISIT", "101"),
+        ("VBRANCH_CHAT_PER_SECOND", "0"),
+        ("VBRANCH_CHAT_PER_SECOND", "nan"),
+        ("VBRANCH_CHAT_PER_SECOND", "fast"),
+        ("VBRANCH_CHAT_BURST", "0"),
+        ("VBRANCH_SIGNALS_PER_SECOND", "inf"),
+        ("VBRANCH_SIGNAL_BURST", "1.5"),
     ],
 )
 def test_a_bad_value_names_its_variable(tmp_path: Path, variable: str, value: str) -> None:
@@ -119,3 +129,22 @@ def test_the_upload_caps_per_call_and_the_disk_reserve(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError, match=variable):
             load_settings({**base, variable: bad})
+def test_the_abuse_caps(tmp_path: Path) -> None:
+    defaults = load_settings({"VBRANCH_DATA_DIR": str(tmp_path)})
+    assert (defaults.open_visits_per_address, defaults.sockets_per_visit) == (3, 3)
+    assert (defaults.chat_per_second, defaults.chat_burst) == (2.0, 20)
+    assert (defaults.signals_per_second, defaults.signal_burst) == (20.0, 200)
+    settings = load_settings(
+        {
+            "VBRANCH_DATA_DIR": str(tmp_path),
+            "VBRANCH_OPEN_VISITS_PER_ADDRESS": "5",
+            "VBRANCH_SOCKETS_PER_VISIT": "2",
+            "VBRANCH_CHAT_PER_SECOND": "0.5",
+            "VBRANCH_CHAT_BURST": "4",
+            "VBRANCH_SIGNALS_PER_SECOND": "50",
+            "VBRANCH_SIGNAL_BURST": "300",
+        }
+    )
+    assert (settings.open_visits_per_address, settings.sockets_per_visit) == (5, 2)
+    assert (settings.chat_per_second, settings.chat_burst) == (0.5, 4)
+    assert (settings.signals_per_second, settings.signal_burst) == (50.0, 300)

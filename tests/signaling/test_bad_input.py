@@ -114,6 +114,7 @@ async def test_hostile_events_change_nothing(
                 "unknown_offer",
                 "not_your_offer",
                 "wrong_state",
+                "rate_limited",  # a stranger's flood of chats or signals, cut before parsing
             }, ack
 
     # Nothing reached the call's members, and nothing changed.

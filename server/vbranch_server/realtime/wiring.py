@@ -22,18 +22,22 @@ from vbranch_queue.memory import MemoryRoutingStore
 from vbranch_queue.redis_link import RedisLink
 from vbranch_queue.store import RoutingStore
 from vbranch_server.auth.sessions import SESSION_COOKIE, find_session, session_key
-from vbranch_server.keys import CLOCK, DB
+from vbranch_server.i18n import pick_language
+from vbranch_server.keys import CATALOGS, CLOCK, DB
 from vbranch_server.realtime.crm_port import DatabaseCrm
 from vbranch_server.realtime.supervision_port import DatabaseSupervision
 from vbranch_server.settings import Settings
+from vbranch_signaling.caps import AbuseCaps
 from vbranch_signaling.hub import CallHub, HubConfig
 from vbranch_signaling.ice import ice_servers
+from vbranch_signaling.line_places import LinePlaces, MemoryLinePlaces, RedisLinePlaces
 from vbranch_signaling.namespaces import (
     AgentNamespace,
     CustomerNamespace,
     StaffIdentity,
     SupervisorNamespace,
 )
+from vbranch_signaling.rate_limit import Rate
 from vbranch_signaling.redis_registry import RedisRegistry
 from vbranch_signaling.registry import MemoryRegistry, Registry
 from vbranch_signaling.schemas import MAX_PAYLOAD_BYTES
@@ -52,11 +56,26 @@ ALIVE_EVERY_SECONDS = 5.0
 TIMER_LEASE_MS = 3000
 
 
+def abuse_caps(settings: Settings) -> AbuseCaps:
+    return AbuseCaps(
+        open_visits_per_address=settings.open_visits_per_address,
+        sockets_per_visit=settings.sockets_per_visit,
+        chat=Rate(settings.chat_per_second, settings.chat_burst),
+        signal=Rate(settings.signals_per_second, settings.signal_burst),
+    )
+
+
 def _shared_state(
     settings: Settings, config: RoutingConfig
-) -> tuple[RoutingStore, Registry, RedisLink | None]:
+) -> tuple[RoutingStore, Registry, LinePlaces, RedisLink | None]:
+    places_per_address = settings.open_visits_per_address
     if not settings.redis_url:
-        return MemoryRoutingStore(config, zone=settings.zone), MemoryRegistry(), None
+        return (
+            MemoryRoutingStore(config, zone=settings.zone),
+            MemoryRegistry(),
+            MemoryLinePlaces(places_per_address),
+            None,
+        )
     from vbranch_queue.redis_store import RedisRoutingStore
 
     # One pipelined connection for every command: a pool costs several times more CPU per command.
@@ -65,6 +84,7 @@ def _shared_state(
     return (
         RedisRoutingStore(client, config, prefix=prefix + "q:", zone=settings.zone),
         RedisRegistry(client, prefix=prefix + "s:"),
+        RedisLinePlaces(client, prefix + "s:", places_per_address),
         client,
     )
 
@@ -114,7 +134,7 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
         # A little above the largest event payload, so oversized events are refused cleanly.
         max_http_buffer_size=MAX_PAYLOAD_BYTES * 2,
     )
-    routing, registry, shared_redis = _shared_state(settings, config)
+    routing, registry, line_places, shared_redis = _shared_state(settings, config)
 
     def clock() -> float:
         return app[CLOCK]().timestamp()
@@ -144,6 +164,7 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
         registry=registry,
         supervision=DatabaseSupervision(app),
         routing_config=config,
+        line_places=line_places,
     )
 
     async def staff_of(environ: dict[str, Any]) -> StaffIdentity | None:
@@ -163,10 +184,19 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
             Skills.of(user.categories, user.languages, user.sign_language),
             session_key=session_key(token),
             session_expires_at=staff.expires_at.timestamp(),
+            language=pick_language(request) if request is not None else "ar",
         )
 
-    staff_namespaces = (AgentNamespace(hub, staff_of), SupervisorNamespace(hub, staff_of))
-    sio.register_namespace(CustomerNamespace(hub, settings.secret_key, clock))
+    def texts(language: str, code: str) -> str:
+        return app[CATALOGS].gettext(language, f"error.{code}")
+
+    # The buckets run on the app's clock, as the hub does (tests move it by hand).
+    options: dict[str, Any] = {"caps": abuse_caps(settings), "texts": texts, "clock": clock}
+    staff_namespaces = (
+        AgentNamespace(hub, staff_of, **options),
+        SupervisorNamespace(hub, staff_of, **options),
+    )
+    sio.register_namespace(CustomerNamespace(hub, settings.secret_key, **options))
     for namespace in staff_namespaces:
         sio.register_namespace(namespace)
     sio.attach(app)

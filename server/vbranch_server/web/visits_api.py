@@ -12,6 +12,7 @@ from vbranch_server.web.client_address import client_ip
 from vbranch_server.web.errors import ApiError, read_json_model
 from vbranch_server.web.schemas import Strict
 from vbranch_server.web.security import public
+from vbranch_signaling.line_places import address_key
 from vbranch_signaling.tokens import VISIT_TOKEN_TTL_SECONDS, VisitClaims, issue_visit_token
 
 routes = web.RouteTableDef()
@@ -40,6 +41,8 @@ async def start_visit(request: web.Request) -> web.Response:
         visit_id="v" + secrets.token_urlsafe(12),
         language=body.language,
         expires_at=now + VISIT_TOKEN_TTL_SECONDS,
+        # Signed into the token: the visit's places in line count against this address.
+        address=address_key(client_ip(request)),
     )
     token = issue_visit_token(request.app[SETTINGS].secret_key, claims)
     return web.json_response(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import socketio
+from redis.exceptions import RedisError
 
 from vbranch_queue.core.model import AgentState, Needs, Skills
 from vbranch_queue.errors import RoutingError
@@ -70,6 +71,9 @@ def refused(code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "error": {"code": code, "message": message}}
 
 
+#: Redis (the queue, the calls) did not answer in time or is gone; retrying later may succeed.
+SERVICE_UNAVAILABLE = ("service_unavailable", "the service is briefly unavailable: try again")
+
 Handler = Callable[[str, Any], Awaitable[dict[str, Any]]]
 
 
@@ -102,6 +106,9 @@ class GuardedNamespace(socketio.AsyncNamespace):
             return refused(exc.code, exc.message)
         except RoutingError as exc:
             return refused(exc.code, exc.message)
+        except RedisError as exc:  # stalled or gone: the event is refused, the next may pass
+            log.warning("event %s on %s: Redis unavailable: %s", event, self.namespace, exc)
+            return refused(*SERVICE_UNAVAILABLE)
         except Exception:
             log.exception("event %s on %s failed", event, self.namespace)
             return refused("internal_error", "something went wrong on our side")

@@ -31,7 +31,7 @@ class OwnRedis:
         self.process.send_signal(signal.SIGCONT)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -45,7 +45,7 @@ def own_redis(folder: Path, *options: str, tls: bool = False) -> Iterator[OwnRed
     if binary is None:
         service_missing("redis-server", "the program is not installed (apt-get install redis)")
     assert binary is not None
-    port = _free_port()
+    port = free_port()
     ports = ["--port", "0", "--tls-port", str(port)] if tls else ["--port", str(port)]
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "redis-server.log"

@@ -15,6 +15,7 @@ from typing import Any
 
 import socketio
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from vbranch_queue.core.model import RoutingConfig, Skills
 from vbranch_queue.memory import MemoryRoutingStore
@@ -175,6 +176,8 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
                         said_alive = time.monotonic()
                     if await _holds_timer_lease(shared_redis, lease, holder):
                         await hub.tick()
+                except RedisError as exc:  # stalled or gone: one line, the next tick retries
+                    log.warning("call hub tick skipped: Redis unavailable: %s", exc)
                 except Exception:
                     log.exception("call hub tick failed")
                 await asyncio.sleep(TICK_SECONDS)

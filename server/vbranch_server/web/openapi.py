@@ -48,6 +48,7 @@ _ERROR_TEXT = {
     413: "file too large",
     415: "unsupported body or file type",
     429: "too many attempts",
+    503: "Redis (the limits, the queue) did not answer in time: try again (code service_unavailable)",
 }
 _STAFF: list[dict[str, list[str]]] = [{"session": []}]
 _CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": {"type": "string"}}
@@ -141,7 +142,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Log in as a staff member",
                     "tags": ["auth"],
                     "requestBody": _body(s.LoginRequest),
-                    "responses": _answers(200, s.LoginResponse, 400, 401, 415, 429),
+                    "responses": _answers(200, s.LoginResponse, 400, 401, 415, 429, 503),
                 }
             },
             "/api/logout": {
@@ -215,7 +216,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        **_answers(201, None, 400, 415, 429),
+                        **_answers(201, None, 400, 415, 429, 503),
                         "201": {
                             "description": "the visit and its token",
                             "content": {"application/json": {"schema": _VISIT}},
@@ -291,7 +292,7 @@ def openapi_document() -> dict[str, Any]:
                             }
                         },
                     },
-                    "responses": _answers(201, None, 400, 404, 415, 429),
+                    "responses": _answers(201, None, 400, 404, 415, 429, 503),
                 }
             },
             "/api/echo": {
@@ -323,7 +324,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Follow a ticket with its reference and secret code",
                     "tags": ["public"],
                     "requestBody": _body(s.TrackRequest),
-                    "responses": _answers(200, s.TrackedTicket, 400, 404, 415, 429),
+                    "responses": _answers(200, s.TrackedTicket, 400, 404, 415, 429, 503),
                 }
             },
             **console_api.openapi_paths(_answers, _body),

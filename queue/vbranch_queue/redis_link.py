@@ -10,8 +10,7 @@ once: each is written as it comes and its future is answered in turn by one read
 `RedisLink` offers the subset of redis-py's interface that the routing store, the registry and
 the timer lease use, with the same results and exceptions (`decode_responses=True`), so either
 client can stand behind them. A lost connection fails the commands under way with redis-py's
-`ConnectionError`; the next command connects again (and authenticates and selects its database
-again).
+`ConnectionError`; the next command connects (authenticates, selects its database) again.
 
 A Redis that stops answering without closing the socket (stopped, swapping, a dead peer behind a
 firewall) must not hang every decision: a command unanswered after `timeout` seconds fails with
@@ -25,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -46,35 +44,26 @@ from vbranch_queue.redis_commands import (
     error,
     same,
 )
+from vbranch_queue.redis_socket import keep_alive, keepalive_options, tls_context
 
-__all__ = ["DEFAULT_TIMEOUT_SECONDS", "RedisLink", "Script", "keepalive_options", "tls_context"]
+__all__ = [
+    "DEFAULT_TIMEOUT_SECONDS",
+    "ConnectionDropped",
+    "RedisLink",
+    "Script",
+    "keepalive_options",
+    "tls_context",
+]
 
 #: Seconds a command may wait for its reply (VBRANCH_REDIS_TIMEOUT overrides it).
 DEFAULT_TIMEOUT_SECONDS = 5.0
-#: TCP keepalive: a connection silent for 30 s is probed every 10 s, and closed by the kernel after
-#: 3 probes go unanswered (about a minute), rather than the two hours of the kernel's default.
-_KEEPALIVE = {"TCP_KEEPIDLE": 30, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
-
-
-def keepalive_options() -> dict[int, int]:
-    """The keepalive options this platform has, as redis-py's `socket_keepalive_options` takes them."""
-    return {
-        getattr(socket, name): value for name, value in _KEEPALIVE.items() if hasattr(socket, name)
-    }
-
-
-def tls_context(
-    ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None
-) -> ssl.SSLContext:
-    """Verifies the server (against `ca_file`, else the system's CAs) and, given a certificate,
-    presents it (Redis with `tls-auth-clients yes` asks for one)."""
-    context = ssl.create_default_context(cafile=ca_file)
-    if cert_file:
-        context.load_cert_chain(cert_file, key_file)
-    return context
-
 
 ErrorFactory = Callable[[], Exception]
+
+
+class ConnectionDropped(ConnectionError):
+    """Redis closed or reset a connection it had accepted (over TLS, also how a refused client
+    certificate can show: the alert may be lost to the reset)."""
 
 
 class _Connection:
@@ -131,7 +120,7 @@ class _Connection:
 
     async def _answer(self, reader: asyncio.StreamReader) -> None:
         parser = hiredis.Reader(encoding="utf-8")
-        reason = "Redis closed the connection"
+        reason, cause = "Redis closed the connection", None
         try:
             while data := await reader.read(1 << 16):
                 parser.feed(data)
@@ -146,10 +135,10 @@ class _Connection:
                         answer.set_result(convert(reply))
                     except Exception as exc:
                         answer.set_exception(exc)
-        except (OSError, hiredis.ProtocolError) as exc:
-            reason = f"Redis connection lost: {exc!r}"
+        except (OSError, hiredis.ProtocolError) as exc:  # ssl.SSLError too: kept as the cause
+            reason, cause = f"Redis connection lost: {exc!r}", exc
         finally:
-            self.lose(lambda: ConnectionError(reason))
+            self.lose(lambda: _caused_by(ConnectionDropped(reason), cause))
 
     def lose(self, failure: ErrorFactory) -> None:
         """Closes the socket and fails every command under way with `failure()`. The reader stops
@@ -262,7 +251,7 @@ class RedisLink(Commands):
             except OSError as exc:  # refused, unreachable, or TLS refused (ssl.SSLError)
                 raise ConnectionError(f"cannot connect to Redis: {exc}") from exc
             if not path:
-                _keep_alive(writer)
+                keep_alive(writer)
             connection = _Connection(reader, writer, self._timeout)
             try:
                 # AUTH and SELECT on every connection, the first as each later one.
@@ -289,8 +278,6 @@ class RedisLink(Commands):
         return Script(self, script)
 
 
-def _keep_alive(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for option, value in keepalive_options().items():
-        sock.setsockopt(socket.IPPROTO_TCP, option, value)
+def _caused_by(error: Exception, cause: BaseException | None) -> Exception:
+    error.__cause__ = cause
+    return error

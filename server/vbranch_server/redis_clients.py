@@ -13,7 +13,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
-from vbranch_queue.redis_link import RedisLink, keepalive_options
+from vbranch_queue.redis_link import ConnectionDropped, RedisLink, keepalive_options
 from vbranch_server.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
@@ -80,10 +80,12 @@ async def check_redis(settings: Settings) -> None:
         raise ConfigError(f"REDIS_URL: Redis refused the connection: {exc}") from None
     except RedisError as exc:
         refused = _refused_tls(exc)
-        if refused is not None:
+        tls = settings.redis_url is not None and settings.redis_url.startswith("rediss://")
+        if refused is not None or (tls and isinstance(exc, ConnectionDropped)):
+            reason = refused.reason or refused if refused else "Redis closed the connection"
             raise ConfigError(
-                f"REDIS_URL: the TLS handshake with Redis failed ({refused.reason or refused}): "
-                "check VBRANCH_REDIS_CA_FILE, VBRANCH_REDIS_CERT_FILE and VBRANCH_REDIS_KEY_FILE"
+                f"REDIS_URL: the TLS handshake with Redis failed ({reason}): check "
+                "VBRANCH_REDIS_CA_FILE, VBRANCH_REDIS_CERT_FILE and VBRANCH_REDIS_KEY_FILE"
             ) from None
         log.warning("Redis does not answer yet (%s): serving, and connecting when it does", exc)
     finally:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +25,8 @@ from tests.own_redis import OwnRedis, TlsFiles, free_port, make_tls_files, own_r
 from tests.signaling.conftest import PENSIONS_AR, ROUTING, Peer, staff_cookie, visit_token
 from vbranch_server.app import create_app
 from vbranch_server.auth.sessions import SESSION_COOKIE
-from vbranch_server.settings import Settings
+from vbranch_server.redis_clients import check_redis
+from vbranch_server.settings import ConfigError, Settings
 
 pytestmark = pytest.mark.redis
 
@@ -205,3 +208,42 @@ def test_serve_stops_in_one_line_on_a_wrong_password_or_certificate(
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert "vbranch: error: REDIS_URL: the TLS handshake with Redis failed" in done.stderr
+
+
+async def test_start_up_names_a_refused_password_or_certificate_and_waits_for_an_absent_redis(
+    tmp_path: Path,
+) -> None:
+    files = make_tls_files(tmp_path / "tls")
+    base = Settings(
+        database_url="sqlite+aiosqlite://",
+        redis_url=None,
+        secret_key="test-secret-key-" + "x" * 32,
+        data_dir=tmp_path / "data",
+    )
+    options = [*files.server_options(), "--requirepass", "right"]
+    with own_redis(tmp_path / "redis", *options, tls=True) as redis:
+        good = replace(
+            base,
+            redis_url=f"rediss://:right@127.0.0.1:{redis.port}/0",
+            redis_ca_file=files.ca,
+            redis_cert_file=files.client_cert,
+            redis_key_file=files.client_key,
+        )
+        await check_redis(good)
+        refused = {
+            "Redis refused the connection: invalid username-password pair": replace(
+                good, redis_url=f"rediss://:wrong@127.0.0.1:{redis.port}/0"
+            ),
+            # The alert, or a reset that beat it (both seen): either way the TLS handshake.
+            "the TLS handshake with Redis failed (": replace(
+                good, redis_cert_file=None, redis_key_file=None
+            ),
+            "TLS handshake with Redis failed (CERTIFICATE_VERIFY_FAILED)": replace(
+                good, redis_ca_file=make_tls_files(tmp_path / "other").ca
+            ),
+        }
+        for message, settings in refused.items():
+            with pytest.raises(ConfigError, match=re.escape(message)):
+                await check_redis(settings)
+    # Nobody listens: not a configuration error; the process serves and connects later.
+    await check_redis(replace(base, redis_url=f"redis://127.0.0.1:{free_port()}/0"))

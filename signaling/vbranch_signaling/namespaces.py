@@ -92,7 +92,15 @@ class GuardedNamespace(socketio.AsyncNamespace):
             # A client may *send* an event named "disconnect": only the server's own counts.
             if event == "disconnect" and self.server.manager.is_connected(args[0], self.namespace):
                 return refused("unknown_event", "disconnect is not an event a client sends")
-            return await super().trigger_event(event, *args)
+            try:
+                return await super().trigger_event(event, *args)
+            except RedisError as exc:  # one line, not a traceback; a connect is refused clearly
+                log.warning("%s on %s: Redis unavailable: %s", event, self.namespace, exc)
+                if event == "connect":
+                    raise socketio.exceptions.ConnectionRefusedError(
+                        SERVICE_UNAVAILABLE[1]
+                    ) from None
+                return None
         sid, payload = args[0], args[1] if len(args) > 1 else None
         schema = self.schemas.get(event)
         if schema is None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import socketio
 from aiohttp.test_utils import TestServer
 
 from tests.conftest import CHEAP_ARGON2, FakeClock, seed_demo_data
@@ -113,9 +114,18 @@ async def test_a_stalled_redis_is_a_clear_error_and_the_app_recovers_by_itself(
     agent = await _agent(server, peers)
     assert (await agent.call("set_availability", {"state": "available"}))["ok"]
 
+    visit = await visit_token(server)
+
     stoppable_redis.stall()
     refused = await agent.call("set_availability", {"state": "away"})
     assert refused["ok"] is False and refused["error"]["code"] == "service_unavailable"
+    late, why = Peer("/customer"), asyncio.get_running_loop().create_future()
+    late.sio.on("connect_error", why.set_result, namespace="/customer")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await late.connect(str(server.make_url("/")), auth={"token": visit["token"]})
+    assert (await asyncio.wait_for(why, 10))[
+        "message"
+    ] == "the service is briefly unavailable: try again"
     async with aiohttp.ClientSession() as http:
         async with http.post(server.make_url("/api/visits"), json={"language": "ar"}) as response:
             assert response.status == 503

@@ -259,6 +259,9 @@ class RedisLink(Commands):
             except BaseException:
                 connection.lose(lambda: ConnectionError("the Redis handshake failed"))
                 raise
+            if self._closed:  # closed while connecting: leave nothing open behind
+                connection.lose(lambda: ConnectionError("the Redis link is closed"))
+                raise ConnectionError("the Redis link is closed")
             self._connection = connection
             return connection
 

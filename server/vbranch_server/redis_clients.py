@@ -33,10 +33,11 @@ def redis_options(settings: Settings, *, subscriber: bool = False) -> dict[str, 
     only its connecting is timed; keepalive still finds a dead peer."""
     options: dict[str, Any] = {
         "socket_connect_timeout": settings.redis_timeout_seconds,
-        "socket_keepalive": True,
-        "socket_keepalive_options": keepalive_options(),
         **_tls_files(settings),
     }
+    if not (settings.redis_url or "").startswith("unix://"):  # TCP only (a unix socket refuses)
+        options["socket_keepalive"] = True
+        options["socket_keepalive_options"] = keepalive_options()
     if not subscriber:
         options["socket_timeout"] = settings.redis_timeout_seconds
     return options

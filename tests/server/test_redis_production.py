@@ -26,7 +26,7 @@ from tests.own_redis import OwnRedis, TlsFiles, free_port, make_tls_files, own_r
 from tests.signaling.conftest import PENSIONS_AR, ROUTING, Peer, staff_cookie, visit_token
 from vbranch_server.app import create_app
 from vbranch_server.auth.sessions import SESSION_COOKIE
-from vbranch_server.redis_clients import check_redis
+from vbranch_server.redis_clients import check_redis, redis_client, redis_link
 from vbranch_server.settings import ConfigError, Settings
 
 pytestmark = pytest.mark.redis
@@ -257,3 +257,22 @@ async def test_start_up_names_a_refused_password_or_certificate_and_waits_for_an
                 await check_redis(settings)
     # Nobody listens: not a configuration error; the process serves and connects later.
     await check_redis(replace(base, redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+
+
+async def test_every_client_works_over_a_unix_socket(tmp_path: Path) -> None:
+    path = tmp_path / "redis.sock"
+    with own_redis(tmp_path / "redis", "--unixsocket", str(path)):
+        settings = Settings(
+            database_url="sqlite+aiosqlite://",
+            redis_url=f"unix://{path}?db=2",
+            secret_key="test-secret-key-" + "x" * 32,
+            data_dir=tmp_path / "data",
+        )
+        await check_redis(settings)  # pings through the link and through redis-py
+        link, client = redis_link(settings), redis_client(settings)
+        try:
+            await link.set("over the socket", "yes")
+            assert await client.get("over the socket") == b"yes"
+        finally:
+            await link.aclose()
+            await client.aclose()

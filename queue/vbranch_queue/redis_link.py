@@ -17,7 +17,8 @@ firewall) must not hang every decision: a command unanswered after `timeout` sec
 redis-py's `TimeoutError`, and so does every command behind it. The connection is then dropped,
 not kept: replies are matched to commands by their order, so the late reply of a command given up
 would otherwise answer the next command, and every later answer would be shifted by one. TCP
-keepalive finds a dead peer even while no command waits.
+keepalive finds a dead peer even while no command waits. (So no blocking command, BLPOP and the
+like, may wait longer than the timeout on the link.)
 """
 
 from __future__ import annotations

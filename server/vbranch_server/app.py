@@ -136,10 +136,11 @@ def create_app(
         str(settings.web_root / "agent_console" / "templates"),
     )
     # Order matters: contexts close in reverse, so the call log's last entries are written
-    # after the call hub stops and before the database engine is disposed.
+    # after the call hub stops and before the database engine is disposed. Redis first: a
+    # refused password stops the start before anything else has started.
+    app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_call_log_ctx)
-    app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(echo_ctx)
     for module in (
         health,

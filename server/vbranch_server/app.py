@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from vbranch_queue.core.model import RoutingConfig
 from vbranch_server.auth.ratelimit import Limiter
@@ -34,6 +33,7 @@ from vbranch_server.metrics import Metrics, metrics_middleware
 from vbranch_server.realtime import echo
 from vbranch_server.realtime.echo import echo_ctx
 from vbranch_server.realtime.wiring import setup_realtime
+from vbranch_server.redis_clients import check_redis, redis_client
 from vbranch_server.settings import Settings
 from vbranch_server.web import (
     auth_views,
@@ -76,17 +76,20 @@ async def _call_log_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    url = app[SETTINGS].redis_url
+    settings = app[SETTINGS]
     # No Redis URL means the embedded, single-process mode: the in-memory queue.
-    app[REDIS] = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5) if url else None
-    if app[REDIS] is not None:
-        # Several processes: each limit is counted once for all of them, not once in each.
-        for key in (LOGIN_LIMITER, TRACK_LIMITER, REQUEST_LIMITER, VISIT_LIMITER):
-            app[key].share(app[REDIS], app[SETTINGS].redis_prefix + "limits:")
+    if not settings.redis_url:
+        app[REDIS] = None
+        yield
+        return
+    # A wrong password or certificate stops the start here, in one line (see `check_redis`).
+    await check_redis(settings)
+    redis = app[REDIS] = redis_client(settings)
+    # Several processes: each limit is counted once for all of them, not once in each.
+    for key in (LOGIN_LIMITER, TRACK_LIMITER, REQUEST_LIMITER, VISIT_LIMITER):
+        app[key].share(redis, settings.redis_prefix + "limits:")
     yield
-    redis = app[REDIS]
-    if redis is not None:
-        await redis.aclose()
+    await redis.aclose()
 
 
 def _add_static(app: web.Application, settings: Settings) -> None:
@@ -133,10 +136,11 @@ def create_app(
         str(settings.web_root / "agent_console" / "templates"),
     )
     # Order matters: contexts close in reverse, so the call log's last entries are written
-    # after the call hub stops and before the database engine is disposed.
+    # after the call hub stops and before the database engine is disposed. Redis first: a
+    # refused password stops the start before anything else has started.
+    app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_call_log_ctx)
-    app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(echo_ctx)
     for module in (
         health,

@@ -47,6 +47,14 @@ class Settings:
     #: Every Redis key (and the Socket.IO channel) starts with this: several deployments or test
     #: runs can share one Redis.
     redis_prefix: str = "vb:"
+    #: Seconds a Redis command may wait for its answer: a stalled Redis then fails the request
+    #: with 503 instead of hanging it, and the connection is made anew.
+    redis_timeout_seconds: float = 5.0
+    #: rediss:// only: the CA that signed Redis's certificate (else the system's CAs), and the
+    #: client certificate and key for a Redis with `tls-auth-clients yes`.
+    redis_ca_file: Path | None = None
+    redis_cert_file: Path | None = None
+    redis_key_file: Path | None = None
     #: Reverse proxies (nginx) whose X-Forwarded-For is believed: behind one, every client would
     #: otherwise share its address, and one person's failed logins would lock everyone out.
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
@@ -207,6 +215,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}"
         )
 
+    redis_files = _redis_tls_files(env, redis_url)
+
     listen = env.get("VBRANCH_LISTEN", "").strip() or "127.0.0.1:8080"
     host, sep, port_text = listen.rpartition(":")
     if not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
@@ -237,6 +247,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         session_ttl_seconds=_int(env, "VBRANCH_SESSION_TTL", 12 * 3600, 300, 30 * 86400),
         secure_cookies=_bool(env, "VBRANCH_SECURE_COOKIES", False),
         redis_prefix=_redis_prefix(env),
+        redis_timeout_seconds=_float(env, "VBRANCH_REDIS_TIMEOUT", 5.0, 0.1, 300.0),
+        redis_ca_file=redis_files["VBRANCH_REDIS_CA_FILE"],
+        redis_cert_file=redis_files["VBRANCH_REDIS_CERT_FILE"],
+        redis_key_file=redis_files["VBRANCH_REDIS_KEY_FILE"],
         trusted_proxies=_networks(env, "VBRANCH_TRUSTED_PROXIES"),
         visits_per_minute=_int(env, "VBRANCH_VISITS_PER_MINUTE", 60, 1, 1_000_000),
         open_visits_per_address=_int(env, "VBRANCH_OPEN_VISITS_PER_ADDRESS", 3, 1, 1_000_000),
@@ -256,3 +270,23 @@ def _redis_prefix(env: Mapping[str, str]) -> str:
             f"VBRANCH_REDIS_PREFIX must be up to 64 characters without spaces or *?[], got {prefix!r}"
         )
     return prefix
+
+
+_REDIS_TLS_FILES = ("VBRANCH_REDIS_CA_FILE", "VBRANCH_REDIS_CERT_FILE", "VBRANCH_REDIS_KEY_FILE")
+
+
+def _redis_tls_files(env: Mapping[str, str], redis_url: str | None) -> dict[str, Path | None]:
+    files: dict[str, Path | None] = {}
+    for name in _REDIS_TLS_FILES:
+        raw = env.get(name, "").strip()
+        path = Path(raw).expanduser().resolve() if raw else None
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{name}: {path} is not a readable file")
+        if path is not None and not (redis_url or "").startswith("rediss://"):
+            raise ConfigError(f"{name} is for TLS: REDIS_URL must then be a rediss:// URL")
+        files[name] = path
+    if (files["VBRANCH_REDIS_CERT_FILE"] is None) != (files["VBRANCH_REDIS_KEY_FILE"] is None):
+        raise ConfigError(
+            "VBRANCH_REDIS_CERT_FILE and VBRANCH_REDIS_KEY_FILE go together: set both or neither"
+        )
+    return files

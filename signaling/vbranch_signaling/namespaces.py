@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import socketio
+from redis.exceptions import RedisError
 
 from vbranch_queue.core.model import AgentState, Needs, Skills
 from vbranch_queue.errors import RoutingError
@@ -77,6 +78,9 @@ def refused(code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "error": {"code": code, "message": message}}
 
 
+#: Redis (the queue, the calls) did not answer in time or is gone; retrying later may succeed.
+SERVICE_UNAVAILABLE = ("service_unavailable", "the service is briefly unavailable: try again")
+
 Handler = Callable[[str, Any], Awaitable[dict[str, Any]]]
 
 
@@ -108,6 +112,13 @@ class GuardedNamespace(socketio.AsyncNamespace):
                 return refused("unknown_event", "disconnect is not an event a client sends")
             try:
                 return await super().trigger_event(event, *args)
+            except RedisError as exc:  # one line, not a traceback; a connect is refused clearly
+                log.warning("%s on %s: Redis unavailable: %s", event, self.namespace, exc)
+                if event == "connect":
+                    raise socketio.exceptions.ConnectionRefusedError(
+                        SERVICE_UNAVAILABLE[1]
+                    ) from None
+                return None
             finally:
                 if event == "disconnect":
                     self.buckets.forget(args[0])
@@ -127,6 +138,9 @@ class GuardedNamespace(socketio.AsyncNamespace):
             return await self._refused(sid, exc.code, exc.message)
         except RoutingError as exc:
             return await self._refused(sid, exc.code, exc.message)
+        except RedisError as exc:  # stalled or gone: the event is refused, the next may pass
+            log.warning("event %s on %s: Redis unavailable: %s", event, self.namespace, exc)
+            return refused(*SERVICE_UNAVAILABLE)
         except Exception:
             log.exception("event %s on %s failed", event, self.namespace)
             return refused("internal_error", "something went wrong on our side")

@@ -129,6 +129,8 @@ def test_the_upload_caps_per_call_and_the_disk_reserve(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError, match=variable):
             load_settings({**base, variable: bad})
+
+
 def test_the_abuse_caps(tmp_path: Path) -> None:
     defaults = load_settings({"VBRANCH_DATA_DIR": str(tmp_path)})
     assert (defaults.open_visits_per_address, defaults.sockets_per_visit) == (3, 3)
@@ -148,3 +150,37 @@ def test_the_abuse_caps(tmp_path: Path) -> None:
     assert (settings.open_visits_per_address, settings.sockets_per_visit) == (5, 2)
     assert (settings.chat_per_second, settings.chat_burst) == (0.5, 4)
     assert (settings.signals_per_second, settings.signal_burst) == (50.0, 300)
+
+
+def test_redis_timeout_and_tls_files(tmp_path: Path) -> None:
+    base = {"VBRANCH_DATA_DIR": str(tmp_path)}
+    defaults = load_settings(base)
+    assert defaults.redis_timeout_seconds == 5.0
+    assert defaults.redis_ca_file is defaults.redis_cert_file is defaults.redis_key_file is None
+    assert load_settings({**base, "VBRANCH_REDIS_TIMEOUT": "0.5"}).redis_timeout_seconds == 0.5
+    for bad in ("five", "0", "-1", "301", "nan"):
+        with pytest.raises(ConfigError, match="VBRANCH_REDIS_TIMEOUT"):
+            load_settings({**base, "VBRANCH_REDIS_TIMEOUT": bad})
+
+    files = {name: tmp_path / f"{name}.pem" for name in ("ca", "cert", "key")}
+    for path in files.values():
+        path.write_text("-----BEGIN CERTIFICATE-----\n")
+    tls = {
+        **base,
+        "REDIS_URL": "rediss://:pw@redis:6380/0",
+        "VBRANCH_REDIS_CA_FILE": str(files["ca"]),
+        "VBRANCH_REDIS_CERT_FILE": str(files["cert"]),
+        "VBRANCH_REDIS_KEY_FILE": str(files["key"]),
+    }
+    settings = load_settings(tls)
+    assert (settings.redis_ca_file, settings.redis_cert_file, settings.redis_key_file) == (
+        files["ca"],
+        files["cert"],
+        files["key"],
+    )
+    with pytest.raises(ConfigError, match=r"VBRANCH_REDIS_CA_FILE: .* is not a readable file"):
+        load_settings({**tls, "VBRANCH_REDIS_CA_FILE": str(tmp_path / "missing.pem")})
+    with pytest.raises(ConfigError, match=r"VBRANCH_REDIS_CA_FILE is for TLS: .*rediss://"):
+        load_settings({**tls, "REDIS_URL": "redis://redis:6379/0"})
+    with pytest.raises(ConfigError, match="VBRANCH_REDIS_CERT_FILE and VBRANCH_REDIS_KEY_FILE"):
+        load_settings({**tls, "VBRANCH_REDIS_KEY_FILE": ""})

@@ -15,7 +15,7 @@ from typing import Any
 
 import socketio
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from vbranch_queue.core.model import RoutingConfig, Skills
 from vbranch_queue.memory import MemoryRoutingStore
@@ -25,7 +25,9 @@ from vbranch_server.auth.sessions import SESSION_COOKIE, find_session, session_k
 from vbranch_server.i18n import pick_language
 from vbranch_server.keys import CATALOGS, CLOCK, DB
 from vbranch_server.realtime.crm_port import DatabaseCrm
+from vbranch_server.realtime.redis_manager import PublishingRedisManager
 from vbranch_server.realtime.supervision_port import DatabaseSupervision
+from vbranch_server.redis_clients import redis_client, redis_link, redis_options
 from vbranch_server.settings import Settings
 from vbranch_signaling.caps import AbuseCaps
 from vbranch_signaling.hub import CallHub, HubConfig
@@ -79,7 +81,7 @@ def _shared_state(
     from vbranch_queue.redis_store import RedisRoutingStore
 
     # One pipelined connection for every command: a pool costs several times more CPU per command.
-    client = RedisLink.from_url(settings.redis_url)
+    client = redis_link(settings)
     prefix = settings.redis_prefix
     return (
         RedisRoutingStore(client, config, prefix=prefix + "q:", zone=settings.zone),
@@ -100,29 +102,14 @@ async def _holds_timer_lease(redis: RedisLink | None, key: str, holder: str) -> 
     return False
 
 
-class PublishingRedisManager(socketio.AsyncRedisManager):
-    """`AsyncRedisManager` publishing on one pipelined connection (`RedisLink`).
-
-    Its own client uses redis-py's default pool, which refuses a 101st concurrent command with
-    MaxConnectionsError: under a burst of emits (1,000 clients) publishes failed, were logged as
-    "Cannot publish to redis... retrying", and a second failure would lose the emit for the other
-    processes. One connection carries any number of publishes at once, and costs less per emit.
-    Listening stays on redis-py's pub/sub client.
-    """
-
-    def _redis_connect(self) -> None:
-        # Called again after each failed publish or lost subscription. The link reconnects by
-        # itself on its next command, so it is kept: a new one each time would leave the old one's
-        # socket and reader task behind for good.
-        if self.redis is None:
-            self.redis = RedisLink.from_url(self.redis_url)
-        self.pubsub = Redis.from_url(self.redis_url).pubsub(ignore_subscribe_messages=True)
-        self.connected = True
-
-
 def setup_realtime(app: web.Application, settings: Settings, config: RoutingConfig) -> None:
     manager = (
-        PublishingRedisManager(settings.redis_url, channel=settings.redis_prefix + "socketio")
+        PublishingRedisManager(
+            settings.redis_url,
+            channel=settings.redis_prefix + "socketio",
+            link=lambda: redis_link(settings),
+            redis_options=redis_options(settings, subscriber=True),
+        )
         if settings.redis_url
         else None
     )
@@ -219,6 +206,8 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
                         said_alive = time.monotonic()
                     if await _holds_timer_lease(shared_redis, lease, holder):
                         await hub.tick()
+                except RedisError as exc:  # stalled or gone: one line, the next tick retries
+                    log.warning("call hub tick skipped: Redis unavailable: %s", exc)
                 except Exception:
                     log.exception("call hub tick failed")
                 await asyncio.sleep(TICK_SECONDS)
@@ -226,7 +215,7 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
         tasks = [asyncio.create_task(tick_forever())]
         # Several processes: relays are served from memory while this process hears of every
         # call that stops relaying (see RedisRegistry.relaying_call).
-        subscriber = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        subscriber = redis_client(settings, subscriber=True) if settings.redis_url else None
         if subscriber is not None and isinstance(registry, RedisRegistry):
             tasks.append(asyncio.create_task(registry.listen_for_moves(subscriber)))
         yield

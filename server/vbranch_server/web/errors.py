@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
 
 from vbranch_server.crm.rules import TransitionError
 from vbranch_server.crm.tickets import NotFoundError
@@ -59,6 +60,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(404, "not_found", str(exc))
     except TransitionError as exc:
         return error_response(409, "transition_not_allowed", str(exc))
+    except RedisError as exc:
+        # Redis stalled or gone: a clear refusal now (the link reconnects by itself), no traceback.
+        log.warning("%s %s: Redis unavailable: %s", request.method, request.path, exc)
+        if _is_api(request):
+            return error_response(
+                503,
+                "service_unavailable",
+                "the service is briefly unavailable: try again",
+                headers={"Retry-After": "5"},
+            )
+        raise web.HTTPServiceUnavailable() from None
     except web.HTTPException as exc:
         if _is_api(request) and exc.status >= 400:
             return error_response(exc.status, "http_error", exc.reason, headers=None)

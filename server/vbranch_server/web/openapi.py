@@ -48,6 +48,7 @@ _ERROR_TEXT = {
     413: "file too large",
     415: "unsupported body or file type",
     429: "too many attempts",
+    503: "Redis (the limits, the queue) did not answer in time: try again (code service_unavailable)",
     507: "the server's disk is below its reserve",
 }
 _STAFF: list[dict[str, list[str]]] = [{"session": []}]
@@ -142,7 +143,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Log in as a staff member",
                     "tags": ["auth"],
                     "requestBody": _body(s.LoginRequest),
-                    "responses": _answers(200, s.LoginResponse, 400, 401, 415, 429),
+                    "responses": _answers(200, s.LoginResponse, 400, 401, 415, 429, 503),
                 }
             },
             "/api/logout": {
@@ -216,7 +217,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        **_answers(201, None, 400, 415, 429),
+                        **_answers(201, None, 400, 415, 429, 503),
                         "201": {
                             "description": "the visit and its token",
                             "content": {"application/json": {"schema": _VISIT}},
@@ -299,7 +300,7 @@ def openapi_document() -> dict[str, Any]:
                             }
                         },
                     },
-                    "responses": _answers(201, None, 400, 404, 415, 429),
+                    "responses": _answers(201, None, 400, 404, 415, 429, 503),
                 }
             },
             "/api/echo": {
@@ -331,7 +332,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Follow a ticket with its reference and secret code",
                     "tags": ["public"],
                     "requestBody": _body(s.TrackRequest),
-                    "responses": _answers(200, s.TrackedTicket, 400, 404, 415, 429),
+                    "responses": _answers(200, s.TrackedTicket, 400, 404, 415, 429, 503),
                 }
             },
             **console_api.openapi_paths(_answers, _body),

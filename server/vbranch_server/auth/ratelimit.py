@@ -70,7 +70,8 @@ def wait_before(rule: Rule, times: list[float], now: float) -> float:
     # The count falls under `most` when the (n - most + 1)th oldest ages out.
     wait = times[n - rule.most] + rule.window - now
     if rule.backoff > 0:
-        delay = min(rule.backoff * 2 ** (n - rule.most), rule.max_delay)
+        # The exponent is bounded: the cap is reached long before, and floats overflow.
+        delay = min(rule.backoff * 2.0 ** min(n - rule.most, 64), rule.max_delay)
         wait = min(wait, times[-1] + delay - now)
     return wait
 
@@ -83,7 +84,8 @@ class LocalCounts:
     _reserved: int = 0
 
     def _recent(self, key: str, window: float, now: float) -> deque[tuple[float, str]]:
-        _, entries = self._keys.setdefault(key, (window, deque()))
+        # Never adds a key: refused attempts under ever new names must not grow the table.
+        _, entries = self._keys.get(key, (window, deque()))
         while entries and entries[0][0] <= now - window:
             entries.popleft()
         return entries
@@ -97,7 +99,7 @@ class LocalCounts:
         if wait > 0:
             return wait
         for key, rule in keys.items():
-            self._recent(key, rule.window, now).append((now, member))
+            self._keys.setdefault(key, (rule.window, deque()))[1].append((now, member))
         self._reserved += 1
         if self._reserved % SWEEP_EVERY == 0:
             self._sweep(now)
@@ -126,11 +128,13 @@ class LocalCounts:
         return len(self._keys)
 
 
-# One sorted set per key: a member per counted attempt, scored by the time Redis itself reads
-# (TIME), so processes whose clocks differ still agree. ARGV: the member, then per key its rule
-# (most, window, backoff, max_delay). Checks every key, then counts under all or none; returns
-# the seconds to wait ("0" when counted). Mirrors `wait_before`.
 _RESERVE = """
+-- Reserve one attempt under every key, or under none.
+-- KEYS: one sorted set per key, a member per counted attempt scored by the time Redis itself
+--   reads (TIME), so processes whose clocks differ still agree.
+-- ARGV: the attempt's member, then for each key its rule: most, window, backoff, max_delay.
+-- Returns the seconds to wait ("0": counted under every key, each expiring after its window).
+-- The same decision as `wait_before`.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local member = ARGV[1]
@@ -145,7 +149,7 @@ for i, key in ipairs(KEYS) do
     local w = tonumber(aging[2]) + window - now
     if backoff > 0 then
       local latest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-      w = math.min(w, tonumber(latest[2]) + math.min(backoff * 2 ^ (n - most), max_delay) - now)
+      w = math.min(w, tonumber(latest[2]) + math.min(backoff * 2 ^ math.min(n - most, 64), max_delay) - now)
     end
     wait = math.max(wait, w)
   end

@@ -70,13 +70,14 @@ async def _login(request: web.Request, username: str, password: str) -> tuple[st
         request.app[METRICS].logins.labels("throttled").inc()
         raise LoginRefused("too_many_attempts", attempt.retry_after)
     now = request.app[CLOCK]()
-    async with request.app[DB]() as db, db.begin():
+    async with request.app[DB]() as db:
         user = await authenticate(db, username, password)
         if user is None:
             request.app[METRICS].logins.labels("failed").inc()
             raise LoginRefused("bad_credentials")  # the attempt stays counted: a failure
         await attempt.release(clear=["pair"])
         token, row = await open_session(db, user, now, request.app[SETTINGS].session_ttl_seconds)
+        await db.commit()
     request.app[METRICS].logins.labels("ok").inc()
     return token, row
 

@@ -78,11 +78,12 @@ async def _call_log_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     url = app[SETTINGS].redis_url
     # No Redis URL means the embedded, single-process mode: the in-memory queue.
-    app[REDIS] = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5) if url else None
-    if app[REDIS] is not None:
+    shared = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5) if url else None
+    app[REDIS] = shared
+    if shared is not None:
         # Several processes: each limit is counted once for all of them, not once in each.
         for key in (LOGIN_LIMITER, TRACK_LIMITER, REQUEST_LIMITER, VISIT_LIMITER):
-            app[key].share(app[REDIS], app[SETTINGS].redis_prefix + "limits:")
+            app[key].share(shared, app[SETTINGS].redis_prefix + "limits:")
     yield
     redis = app[REDIS]
     if redis is not None:

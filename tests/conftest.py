@@ -195,6 +195,16 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 CHEAP_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New hashes at the cheap cost too: a login upgrades a hash made with other parameters than
+    the product's (check_needs_rehash), which would make every test's first login cost 0.3 s
+    and every later one as much. Tests of the product's own cost set it back."""
+    from vbranch_server.auth import passwords
+
+    monkeypatch.setattr(passwords, "HASHER", CHEAP_ARGON2)
+
+
 async def seed_demo_data(
     database_url: str, now: datetime, password_hash: Callable[[str], str]
 ) -> None:

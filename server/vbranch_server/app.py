@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from vbranch_queue.core.model import RoutingConfig
-from vbranch_server.auth.ratelimit import Limiter
+from vbranch_server.auth.ratelimit import LOGIN_RULES, Limiter, Rule
 from vbranch_server.crm.call_log_writer import CallLogWriter
 from vbranch_server.db.engine import create_engine, session_factory
 from vbranch_server.i18n import Catalogs
@@ -126,11 +126,11 @@ def create_app(
     app[CLOCK] = clock
     app[METRICS] = metrics
     app[CATALOGS] = Catalogs.load()
-    app[LOGIN_LIMITER] = Limiter("login", max_failures=5, window_seconds=300)
-    app[TRACK_LIMITER] = Limiter("track", max_failures=10, window_seconds=600)
+    app[LOGIN_LIMITER] = Limiter("login", LOGIN_RULES)
+    app[TRACK_LIMITER] = Limiter("track", {"address": Rule(most=10, window=600)})
     # Requests left outside opening hours: enough for a family, not for a flood.
-    app[REQUEST_LIMITER] = Limiter("requests", max_failures=5, window_seconds=600)
-    app[VISIT_LIMITER] = Limiter("visits", settings.visits_per_minute, window_seconds=60)
+    app[REQUEST_LIMITER] = Limiter("requests", {"address": Rule(most=5, window=600)})
+    app[VISIT_LIMITER] = Limiter("visits", {"address": Rule(settings.visits_per_minute, 60)})
     app[TEMPLATES] = template_environment(
         str(settings.web_root / "client_web" / "templates"),
         str(settings.web_root / "agent_console" / "templates"),

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from vbranch_server.app import create_app
-from vbranch_server.auth.ratelimit import SWEEP_EVERY, FailureLimiter
+from vbranch_server.auth.ratelimit import SWEEP_EVERY, LocalCounts, Rule
 from vbranch_server.settings import ConfigError, Settings, load_settings
 from vbranch_server.web.client_address import client_address
 
@@ -75,7 +75,7 @@ def test_trusted_proxies_are_read_from_the_environment(tmp_path) -> None:  # typ
 async def _login(client: TestClient, forwarded_for: str, password: str) -> int:
     response = await client.post(
         "/api/login",
-        json={"username": "agent.ar" if password != "x" else "nobody", "password": password},
+        json={"username": "agent.ar", "password": password},
         headers={"X-Forwarded-For": forwarded_for},
     )
     return response.status
@@ -126,10 +126,10 @@ async def test_a_client_may_start_only_so_many_visits_a_minute(
 def test_a_limiter_forgets_clients_it_no_longer_needs() -> None:
     """Every customer's address is a key of the visit limiter; keys whose attempts have all aged
     out are swept, or the process would keep one per address it ever saw."""
-    limiter = FailureLimiter(max_failures=60, window_seconds=60)
+    counts, rule = LocalCounts(), Rule(most=60, window=60)
     for n in range(SWEEP_EVERY - 1):
-        limiter.record_failure([f"visits:{n}"], 0.0)
-    assert len(limiter) == SWEEP_EVERY - 1
-    limiter.record_failure(["visits:late"], 61.0)  # the sweep: only the newest is still held
-    assert len(limiter) == 1
-    assert limiter.retry_after(["visits:late"], 61.0) == 0
+        assert counts.reserve({f"visits:{n}": rule}, f"m{n}", 0.0) == 0
+    assert len(counts) == SWEEP_EVERY - 1
+    # The sweep: only the newest is still held.
+    assert counts.reserve({"visits:late": rule}, "late", 61.0) == 0
+    assert len(counts) == 1

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from vbranch_server.app import create_app
-from vbranch_server.auth.ratelimit import Limiter
+from vbranch_server.auth.ratelimit import LOGIN_RULES, Limiter, Rule
 from vbranch_server.keys import LOGIN_LIMITER
 
 pytestmark = pytest.mark.redis
@@ -30,34 +30,36 @@ async def redis(redis_url: str) -> AsyncIterator[tuple[Redis, str]]:
 
 async def test_two_processes_share_one_count(redis: tuple[Redis, str]) -> None:
     client, prefix = redis
-    first, second = (Limiter("login", max_failures=5, window_seconds=300) for _ in range(2))
+    first, second = (Limiter("login", LOGIN_RULES) for _ in range(2))
     for limiter in (first, second):
         limiter.share(client, prefix)
-    keys = ["ip:198.51.100.1", "user:agent.ar"]
+    parts = {"pair": "198.51.100.1|agent.ar", "username": "agent.ar", "address": "198.51.100.1"}
     for limiter in (first, first, first, second):
-        await limiter.record_failure(keys)
-    assert await first.retry_after(keys) == 0  # four failures: one more is allowed
-    await second.record_failure(keys)
+        assert not (await limiter.reserve(parts)).refused  # four failures: they stay counted
+    fifth = await second.reserve(parts)
+    assert not fifth.refused
     for limiter in (first, second):
-        assert 299 < await limiter.retry_after(keys) <= 300
-    assert await first.retry_after(["ip:198.51.100.2"]) == 0  # another client is not held
-    # A successful login clears the name for every process; the address stays counted.
-    await second.reset(["user:agent.ar"])
-    assert await first.retry_after(["user:agent.ar"]) == 0
-    assert await first.retry_after(["ip:198.51.100.1"]) > 0
-    assert first.local.retry_after(keys, 0) == 0  # nothing was counted in the process itself
+        attempt = await limiter.reserve(parts)
+        assert attempt.refused and 299 < attempt.retry_after <= 300
+    other = {"pair": "198.51.100.2|agent.ar", "username": "agent.ar", "address": "198.51.100.2"}
+    assert not (await first.reserve(other)).refused  # another client is not held
+    # The fifth succeeded: it no longer counts and the pair is forgotten, for every process.
+    await fifth.release(clear=["pair"])
+    assert not (await first.reserve(parts)).refused
+    assert len(first.local) == len(second.local) == 0  # nothing was counted in the processes
 
 
-async def test_failures_age_out_and_their_keys_expire(redis: tuple[Redis, str]) -> None:
+async def test_attempts_age_out_and_their_keys_expire(redis: tuple[Redis, str]) -> None:
     client, prefix = redis
-    limiter = Limiter("track", max_failures=2, window_seconds=1)
+    limiter = Limiter("track", {"address": Rule(most=2, window=1)})
     limiter.share(client, prefix)
-    await limiter.record_failure(["ip:x"])
-    await limiter.record_failure(["ip:x"])
-    assert 0 < await limiter.retry_after(["ip:x"]) <= 1
+    for _ in range(2):
+        assert not (await limiter.reserve({"address": "x"})).refused
+    refused = await limiter.reserve({"address": "x"})
+    assert refused.refused and 0 < refused.retry_after <= 1
     await asyncio.sleep(1.1)
-    assert await limiter.retry_after(["ip:x"]) == 0
-    assert await client.exists(f"{prefix}track:ip:x") == 0  # Redis dropped the key itself
+    assert await client.exists(f"{prefix}track:address:x") == 0  # Redis dropped the key itself
+    assert not (await limiter.reserve({"address": "x"})).refused
 
 
 async def test_a_login_limit_holds_across_two_servers(  # type: ignore[no-untyped-def]
@@ -79,7 +81,7 @@ async def test_a_login_limit_holds_across_two_servers(  # type: ignore[no-untype
         assert await log_in(servers[n % 2], "wrong-password") == 401
     for server in servers:
         assert await log_in(server, "demo-agent-pass") == 429
-    assert servers[0].server.app[LOGIN_LIMITER].local.retry_after(["user:agent.en"], 0) == 0
+    assert len(servers[0].server.app[LOGIN_LIMITER].local) == 0  # counted in Redis only
     cleanup = Redis.from_url(redis_url)
     keys = [key async for key in cleanup.scan_iter(match=f"{shared.redis_prefix}*")]
     if keys:

@@ -6,10 +6,10 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vbranch_server.auth.passwords import verify_password
+from vbranch_server.auth.passwords import upgraded_hash, verify_password
 from vbranch_server.db.models import StaffSession, StaffUser
 
 SESSION_COOKIE = "vb_session"
@@ -20,10 +20,26 @@ def _token_hash(token: str) -> str:
 
 
 async def authenticate(session: AsyncSession, username: str, password: str) -> StaffUser | None:
+    """The active user with this password, or None. Ends the session's transaction before the
+    password is checked: a verification takes a quarter of a second in a thread, and a burst of
+    logins each holding a database connection through it would take the whole pool (SQLite's is
+    one connection) from every other request."""
     user = await session.scalar(select(StaffUser).where(StaffUser.username == username))
-    ok = verify_password(user.password_hash if user else None, password)
-    if user is None or not ok or not user.active:
+    await session.commit()
+    # Verified first, even for an unknown or inactive user: the answer takes as long either way.
+    if not await verify_password(user.password_hash if user else None, password):
         return None
+    if user is None or not user.active:
+        return None
+    stored = user.password_hash
+    new_hash = await upgraded_hash(stored, password)
+    if new_hash is not None:
+        # Only if the hash is still the one verified: a password changed meanwhile stays changed.
+        await session.execute(
+            update(StaffUser)
+            .where(StaffUser.id == user.id, StaffUser.password_hash == stored)
+            .values(password_hash=new_hash)
+        )
     return user
 
 

@@ -46,7 +46,7 @@ async def add_staff_user(
     if await session.scalar(select(StaffUser.id).where(StaffUser.username == username)):
         raise StaffAccountError(f"the username {username!r} is taken")
     try:
-        password_hash = hash_password(password)
+        password_hash = await hash_password(password)
     except ValueError as exc:
         raise StaffAccountError(str(exc)) from None
     user = StaffUser(

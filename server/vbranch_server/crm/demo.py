@@ -190,7 +190,7 @@ async def seed_demo(session: AsyncSession, now: datetime, *, always_open: bool =
         if user is None:
             user = StaffUser(
                 username=login.username,
-                password_hash=hash_password(login.password),
+                password_hash=await hash_password(login.password),
                 created_at=now,
             )
             session.add(user)

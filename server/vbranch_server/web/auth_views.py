@@ -59,21 +59,25 @@ def home_of(user: StaffUser) -> str:
 
 
 async def _login(request: web.Request, username: str, password: str) -> tuple[str, StaffSession]:
-    limiter = request.app[LOGIN_LIMITER]
-    keys = [f"ip:{client_ip(request)}", f"user:{username.lower()}"]
-    wait = await limiter.retry_after(keys)
-    if wait > 0:
+    # Counted before the password is checked, so simultaneous guesses cannot all pass a check
+    # made before any of them failed; the rules (LOGIN_RULES) keep a stranger from locking the
+    # real user out.
+    address, name = client_ip(request), username.lower()
+    attempt = await request.app[LOGIN_LIMITER].reserve(
+        {"pair": f"{address}|{name}", "username": name, "address": address}
+    )
+    if attempt.refused:
         request.app[METRICS].logins.labels("throttled").inc()
-        raise LoginRefused("too_many_attempts", wait)
+        raise LoginRefused("too_many_attempts", attempt.retry_after)
     now = request.app[CLOCK]()
-    async with request.app[DB]() as db, db.begin():
+    async with request.app[DB]() as db:
         user = await authenticate(db, username, password)
         if user is None:
-            await limiter.record_failure(keys)
             request.app[METRICS].logins.labels("failed").inc()
-            raise LoginRefused("bad_credentials")
-        await limiter.reset([f"user:{username.lower()}"])
+            raise LoginRefused("bad_credentials")  # the attempt stays counted: a failure
+        await attempt.release(clear=["pair"])
         token, row = await open_session(db, user, now, request.app[SETTINGS].session_ttl_seconds)
+        await db.commit()
     request.app[METRICS].logins.labels("ok").inc()
     return token, row
 

@@ -33,10 +33,16 @@ class LeftRequest(Strict):
 @public
 async def leave_request(request: web.Request) -> web.Response:
     body = await read_json_model(request, LeftRequest)
-    limiter = request.app[REQUEST_LIMITER]
-    key = [f"requests:{client_ip(request)}"]
-    if await limiter.retry_after(key) > 0:
-        raise ApiError(429, "too_many_attempts", "too many requests from here; try again later")
+    # Every request counts against the address's allowance, not only failed ones: counted
+    # before the ticket is made, so a burst cannot all pass the check first.
+    attempt = await request.app[REQUEST_LIMITER].reserve({"address": client_ip(request)})
+    if attempt.refused:
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            "too many requests from here; try again later",
+            headers={"Retry-After": str(int(attempt.retry_after) + 1)},
+        )
     now = request.app[CLOCK]()
     subject = body.message.splitlines()[0][:120]
     async with request.app[DB]() as db, db.begin():
@@ -61,7 +67,5 @@ async def leave_request(request: web.Request) -> web.Response:
             "secret_code": created.secret_code,
             "resolution_due_at": ticket.resolution_due_at.isoformat(),
         }
-    # Every request counts against the address's allowance, not only failed ones.
-    await limiter.record_failure(key)
     request.app[METRICS].tickets_created.labels(TicketChannel.WEB_REQUEST.value).inc()
     return web.json_response(answer, status=201)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from vbranch_server.crm.attachments import marked_documents, missing_documents
-from vbranch_server.crm.tickets import NotFoundError, find_for_customer
+from vbranch_server.crm.tickets import find_for_customer
 from vbranch_server.db.models import TicketStatus
 from vbranch_server.keys import DB, TRACK_LIMITER
 from vbranch_server.web.client_address import client_ip
@@ -20,24 +20,21 @@ routes = web.RouteTableDef()
 @public
 async def track_ticket(request: web.Request) -> web.Response:
     body = await read_json_model(request, TrackRequest)
-    limiter = request.app[TRACK_LIMITER]
-    # Keyed by address, never by reference alone: otherwise anyone knowing a reference could lock
-    # its customer out. Guessing a 10-character code from many addresses is still hopeless.
-    client = client_ip(request)
-    keys = [f"ip:{client}", f"ip-ref:{client}:{body.reference}"]
-    if (wait := await limiter.retry_after(keys)) > 0:
+    # Keyed by address, never by reference: otherwise anyone knowing a reference could lock its
+    # customer out. Guessing a 10-character code from many addresses is still hopeless. Counted
+    # before the look-up, so simultaneous guesses cannot all pass a check made before any failed.
+    attempt = await request.app[TRACK_LIMITER].reserve({"address": client_ip(request)})
+    if attempt.refused:
         raise ApiError(
             429,
             "too_many_attempts",
             "too many wrong codes; try again later",
-            headers={"Retry-After": str(int(wait) + 1)},
+            headers={"Retry-After": str(int(attempt.retry_after) + 1)},
         )
     async with request.app[DB]() as db:
-        try:
-            ticket = await find_for_customer(db, body.reference, body.code)
-        except NotFoundError:
-            await limiter.record_failure(keys)
-            raise
+        # A wrong reference or code raises NotFoundError and the attempt stays counted.
+        ticket = await find_for_customer(db, body.reference, body.code)
+        await attempt.release()  # only failures count
         out = TrackedTicket(
             reference=ticket.reference,
             status=ticket.status,

@@ -26,16 +26,15 @@ class VisitStart(Strict):
 @public
 async def start_visit(request: web.Request) -> web.Response:
     body = await read_json_model(request, VisitStart)
-    limiter, key = request.app[VISIT_LIMITER], [f"visits:{client_ip(request)}"]
-    wait = await limiter.retry_after(key)
-    if wait > 0:
+    # Every visit counts, not only failures: the reservation stays.
+    attempt = await request.app[VISIT_LIMITER].reserve({"address": client_ip(request)})
+    if attempt.refused:
         raise ApiError(
             429,
             "too_many_attempts",
             "too many visits started from here; try again in a minute",
-            headers={"Retry-After": str(int(wait) + 1)},
+            headers={"Retry-After": str(int(attempt.retry_after) + 1)},
         )
-    await limiter.record_failure(key)  # every visit counts, not only failures
     now = request.app[CLOCK]().timestamp()
     claims = VisitClaims(
         visit_id="v" + secrets.token_urlsafe(12),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
@@ -14,6 +15,7 @@ from vbranch_server.i18n import Catalogs
 from vbranch_server.realtime import echo as echo_module
 from vbranch_server.realtime.echo import ECHOES
 
+from ..server.udp_peers import StunResponder, listen
 from ..signaling.aiortc_peer import eventually
 from ..signaling.conftest import ROUTING
 from .conftest import ARGS, CHROMIUM, serious_violations
@@ -249,7 +251,11 @@ async def test_an_echo_that_runs_out_of_time_is_taken_away_not_frozen(  # type: 
     """The server ends an echo after its time; the page ends it a second before and hides the
     returned video, keeping the verdict."""
     monkeypatch.setattr(echo_module, "ECHO_SECONDS", 7)
-    server = await aiohttp_server(create_app(settings, clock=clock, routing=ROUTING))
+    # The browser's echo peer gets the operator's STUN servers (none configured elsewhere here).
+    stun, port = await listen(StunResponder())
+    stun_urls = (f"stun:127.0.0.1:{port}",)
+    app = create_app(replace(settings, stun_urls=stun_urls), clock=clock, routing=ROUTING)
+    server = await aiohttp_server(app)
     context = await browser.new_context()
     page = await context.new_page()
     try:
@@ -257,6 +263,8 @@ async def test_an_echo_that_runs_out_of_time_is_taken_away_not_frozen(  # type: 
         await page.click("#start")
         await page.wait_for_function("() => window.visit.echo !== undefined", timeout=20000)
         assert not await page.evaluate("() => document.getElementById('echo-video').hidden")
+        servers = await page.evaluate("() => window.visit.echoPc.getConfiguration().iceServers")
+        assert [server["urls"] for server in servers] == [list(stun_urls)]
         await page.wait_for_selector("#echo-video", state="hidden", timeout=20000)
         assert await page.evaluate("() => document.getElementById('echo-video').srcObject") is None
         verdict = (await page.evaluate("() => window.visit.echo"))["verdict"]
@@ -265,6 +273,7 @@ async def test_an_echo_that_runs_out_of_time_is_taken_away_not_frozen(  # type: 
         await page.screenshot(path=artifacts / "ended.png", full_page=True)
     finally:
         await context.close()
+        stun.close()
 
 
 async def test_a_refused_check_says_why_in_the_customers_language(  # type: ignore[no-untyped-def]

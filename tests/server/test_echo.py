@@ -25,6 +25,7 @@ from vbranch_server.realtime.echo import ECHOES, MAX_ECHOES
 from vbranch_server.settings import Settings
 
 from ..signaling.aiortc_peer import eventually
+from .udp_peers import Counter, StunResponder, listen
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -102,6 +103,8 @@ async def test_a_visit_gets_one_echo_however_many_offers_arrive_at_once(
     assert refusal["code"] == "echo_running"
     assert refusal["message"] == Catalogs.load().gettext(lang, "error.echo_running")
     assert len(client.server.app[ECHOES].by_visit) == 1
+    documented = (await (await client.get("/api/openapi.json")).json())["paths"]["/api/echo"]
+    assert {"200", "409", "429"} <= set(documented["post"]["responses"])
 
 
 async def test_the_process_cap_holds_under_a_burst_of_visits(make_client) -> None:
@@ -167,52 +170,16 @@ async def test_no_stun_server_is_used_when_none_is_configured(make_client) -> No
     assert "typ srflx" not in answer["sdp"]
 
 
-class StunResponder(asyncio.DatagramProtocol):
-    """A real STUN server's answer to a Binding request: the sender's own address."""
-
-    def __init__(self) -> None:
-        self.requests: list[stun.Message] = []
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        message = stun.parse_message(data)
-        self.requests.append(message)
-        response = stun.Message(
-            message_method=stun.Method.BINDING,
-            message_class=stun.Class.RESPONSE,
-            transaction_id=message.transaction_id,
-        )
-        response.attributes["XOR-MAPPED-ADDRESS"] = addr
-        assert self.transport is not None
-        self.transport.sendto(bytes(response), addr)
-
-
-class Counter(asyncio.DatagramProtocol):
-    """Counts what arrives at a UDP port, and answers nothing."""
-
-    def __init__(self) -> None:
-        self.datagrams: list[bytes] = []
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.datagrams.append(data)
-
-
 @pytest.fixture
 async def udp() -> AsyncIterator[Callable[..., Any]]:
     transports = []
 
-    async def listen(protocol: asyncio.DatagramProtocol) -> int:
-        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-            lambda: protocol, local_addr=("127.0.0.1", 0)
-        )
+    async def on_a_port(protocol: asyncio.DatagramProtocol) -> int:
+        transport, port = await listen(protocol)
         transports.append(transport)
-        port: int = transport.get_extra_info("sockname")[1]
         return port
 
-    yield listen
+    yield on_a_port
     for transport in transports:
         transport.close()
 

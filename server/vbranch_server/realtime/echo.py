@@ -8,6 +8,10 @@ One echo at a time per visit, and at most MAX_ECHOES per process. The check is p
 Redis: what the cap protects is this process's CPU (each echo decodes and re-encodes video), and a
 visit whose offers reach two processes holds at most one slot on each, never a process's all. A
 Redis key would add a failure mode (Redis down, no check) without protecting anything more.
+
+Nothing is trickled: the page sends its offer once gathering is complete and there is no route to
+add a candidate later, so filtering the offer (echo_network.filter_offer) sees every address the
+browser names. Where the peer may send and what it announces: echo_network and echo_gathering.
 """
 
 from __future__ import annotations

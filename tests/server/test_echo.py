@@ -50,12 +50,15 @@ def only_candidates(sdp: str, *candidates: str) -> str:
 
 
 def answer_addresses(sdp: str) -> list[tuple[str, str]]:
-    """(address, type) of every candidate of an answer, and its c= addresses as ('c', address)."""
+    """(address, type) of every candidate of an answer, its related addresses as (address,
+    'raddr') and its c= addresses as (address, 'c')."""
     found = []
     for line in sdp.splitlines():
         if line.startswith("a=candidate:"):
             fields = line.split()
             found.append((fields[4], fields[7]))
+            if "raddr" in fields:
+                found.append((fields[fields.index("raddr") + 1], "raddr"))
         elif line.startswith("c="):
             found.append((line.split()[2], "c"))
     return found
@@ -261,9 +264,13 @@ async def test_the_configured_turn_server_relays_with_browser_style_credentials(
     )
     status, answer = await post_offer(client, await new_visit(client), await browser_like_offer())
     assert status == 200
-    relays = [address for address, kind in answer_addresses(answer["sdp"]) if kind == "relay"]
+    found = answer_addresses(answer["sdp"])
+    relays = [address for address, kind in found if kind == "relay"]
     # coturn refuses a credential not made with its secret: then there is nothing to announce.
     assert relays == (["127.0.0.1"] if right_secret else []), answer["sdp"]
+    # Where coturn saw this server from is none of the browser's business (RFC 8839 placeholder).
+    assert [address for address, kind in found if kind == "raddr"] == ["0.0.0.0"] * len(relays)
+    assert all("rport 9" in line for line in answer["sdp"].splitlines() if "typ relay" in line)
 
 
 # --- no packet to an address the operator did not allow ---------------------------------------
@@ -317,7 +324,7 @@ async def test_the_answer_names_only_the_configured_addresses(
     status, answer = await post_offer(client, await new_visit(client), await browser_like_offer())
     assert status == 200
     found = answer_addresses(answer["sdp"])
-    assert {address for address, kind in found if kind != "c"} == announced, answer["sdp"]
-    assert {kind for _, kind in found if kind != "c"} <= {"host"}
+    assert {address for address, kind in found if kind not in {"c", "raddr"}} == announced
+    assert {kind for _, kind in found if kind != "c"} <= {"host"}, answer["sdp"]
     # The c= line too: the first candidate's address, or the "no address" placeholder.
     assert {address for address, kind in found if kind == "c"} <= announced | {"0.0.0.0"}

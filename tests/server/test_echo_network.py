@@ -51,6 +51,8 @@ OFFER = "\r\n".join(
         "c=IN IP4 10.0.0.5",
         "m=video 9 UDP/TLS/RTP/SAVPF 96",
         "c=IN IP4 8.8.4.4",
+        "a=rtcp:50000 IN IP4 10.0.0.5",
+        "a=rtcp:50009 IN IP6 2a00:1450:4001::1",
         "a=ice-ufrag:abcd",
         "a=candidate:1 1 udp 2122260223 10.0.0.5 50000 typ host",
         "a=candidate:2 1 udp 1686052607 8.8.4.4 50001 typ srflx raddr 10.0.0.5 rport 50000",
@@ -71,9 +73,11 @@ def test_the_offer_keeps_only_reachable_candidates() -> None:
         "a=candidate:2 1 udp 1686052607 8.8.4.4 50001 typ srflx raddr 10.0.0.5 rport 50000"
     ]
     assert dropped == 5  # 3 refused, 1 malformed (no type), a=remote-candidates
-    assert [line for line in lines if line.startswith("c=")] == [
+    assert [line for line in lines if line.startswith(("c=", "a=rtcp:"))] == [
         "c=IN IP4 0.0.0.0",
         "c=IN IP4 8.8.4.4",
+        "a=rtcp:50000 IN IP4 0.0.0.0",
+        "a=rtcp:50009 IN IP6 2a00:1450:4001::1",
     ]
     assert "a=end-of-candidates" in lines  # a candidate is left: the list is still complete
     assert sdp.endswith("\r\n") and "\n" not in sdp.replace("\r\n", "")

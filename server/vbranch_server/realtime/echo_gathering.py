@@ -32,6 +32,15 @@ def _ice_connections(pc: RTCPeerConnection) -> list[Any]:
     return list(seen.values())
 
 
+def _hide_related_address(candidate: Any, addresses: Sequence[str]) -> None:
+    """A relay candidate's related address is this server as the TURN server saw it: often a
+    private address (coturn beside the app on one network). Announce the RFC 8839 placeholder
+    instead, as aioice itself does under the relay-only policy; aioice never uses it to connect."""
+    if candidate.related_address is not None and candidate.related_address not in addresses:
+        candidate.related_address = "::" if ":" in candidate.host else "0.0.0.0"
+        candidate.related_port = 9
+
+
 async def gather_on(pc: RTCPeerConnection, addresses: Sequence[str]) -> None:
     """Gather host candidates on `addresses` only (plus the STUN and TURN candidates they and the
     configured TURN server give). Call after setRemoteDescription, before setLocalDescription."""
@@ -40,7 +49,10 @@ async def gather_on(pc: RTCPeerConnection, addresses: Sequence[str]) -> None:
             continue
         connection._local_candidates_start = True
         for component in connection._components:
-            connection._local_candidates += await connection.get_component_candidates(
+            candidates = await connection.get_component_candidates(
                 component=component, addresses=list(addresses)
             )
+            for candidate in candidates:
+                _hide_related_address(candidate, addresses)
+            connection._local_candidates += candidates
         connection._local_candidates_end = True

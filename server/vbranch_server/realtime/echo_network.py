@@ -38,18 +38,26 @@ def reachable_peer(host: str, *, allow_private: bool) -> bool:
     return allow_private or address.is_global
 
 
-def _connection_address(line: str) -> str | None:
-    """The address of a `c=IN IP4 <address>` line, or None when it is not one."""
-    parts = line[2:].split()
-    return parts[2].split("/")[0] if len(parts) >= 3 else None
+def _without_refused_address(line: str, allow_private: bool) -> str:
+    """`c=IN IP4 <address>` or `a=rtcp:<port> IN IP4 <address>` with a refused address replaced
+    by the "no address" placeholder (aiortc does not connect to these, but they are not ours to
+    keep)."""
+    head, _, rest = line.partition("=")
+    fields = rest.split()
+    if len(fields) < 3 or fields[-2] not in {"IP4", "IP6"}:
+        return line
+    address = fields[-1].split("/")[0]
+    if reachable_peer(address, allow_private=allow_private):
+        return line
+    fields[-1] = "::" if fields[-2] == "IP6" else "0.0.0.0"
+    return f"{head}={' '.join(fields)}"
 
 
 def filter_offer(sdp: str, *, allow_private: bool) -> tuple[str, int]:
     """The offer without the candidates the echo peer may not reach, and how many were dropped.
 
-    `a=candidate` lines naming a refused address go; a refused `c=` address becomes the
-    "no address" placeholder (aiortc does not use it to connect, but it is not ours to keep);
-    `a=remote-candidates` (renegotiation only) goes whole. When no candidate is left, so does
+    `a=candidate` lines naming a refused address go; a refused `c=` or `a=rtcp` address becomes
+    the "no address" placeholder; `a=remote-candidates` (renegotiation only) goes whole. When no candidate is left, so does
     `a=end-of-candidates`: aioice would otherwise drop the component at once, while the browser
     can still reach us and be answered where its own checks come from (peer-reflexive: an
     address that sent us a check signed with this session's ICE password, not one it names).
@@ -66,10 +74,8 @@ def filter_offer(sdp: str, *, allow_private: bool) -> tuple[str, int]:
         elif line.startswith("a=remote-candidates"):
             dropped += 1
             continue
-        elif line.startswith("c="):
-            address = _connection_address(line)
-            if address is not None and not reachable_peer(address, allow_private=allow_private):
-                line = "c=IN IP6 ::" if ":" in address else "c=IN IP4 0.0.0.0"
+        elif line.startswith(("c=", "a=rtcp:")):
+            line = _without_refused_address(line, allow_private)
         kept.append(line)
     if dropped and not survived:
         kept = [line for line in kept if not line.startswith("a=end-of-candidates")]

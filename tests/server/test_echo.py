@@ -198,10 +198,17 @@ async def test_the_configured_stun_server_is_the_one_asked(make_client, udp) -> 
 
 
 def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A port free for UDP (coturn serves on it) and TCP (coturn would not start otherwise)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp_probe:
+            udp_probe.bind(("127.0.0.1", 0))
+            port: int = udp_probe.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp_probe:
+                try:
+                    tcp_probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
 
 
 async def _answers_stun(port: int) -> None:
@@ -234,17 +241,21 @@ async def coturn(tmp_path) -> AsyncIterator[tuple[int, str]]:  # type: ignore[no
         from tests.conftest import service_missing
 
         service_missing("coturn", "turnserver is not installed (apt-get install coturn)")
-    port, secret = _free_udp_port(), "echo-test-secret"
-    process = await asyncio.create_subprocess_exec(
-        "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls", "--log-file=stdout",
-        "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", f"--listening-port={port}",
-        "--use-auth-secret", f"--static-auth-secret={secret}", "--realm=vbranch.test",
-        "--min-port=49152", "--max-port=65535", f"--userdb={tmp_path / 'turndb'}",
-        f"--pidfile={tmp_path / 'turn.pid'}", "--allow-loopback-peers",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    port, secret, log = _free_udp_port(), "echo-test-secret", tmp_path / "coturn.log"
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls", "--no-tcp", "--log-file=stdout",
+            "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", f"--listening-port={port}",
+            "--use-auth-secret", f"--static-auth-secret={secret}", "--realm=vbranch.test",
+            "--min-port=49152", "--max-port=65535", f"--userdb={tmp_path / 'turndb'}",
+            f"--pidfile={tmp_path / 'turn.pid'}", "--allow-loopback-peers",
+            stdout=output, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
     try:
-        await _answers_stun(port)
+        try:
+            await _answers_stun(port)
+        except TimeoutError:
+            pytest.fail(f"coturn did not answer on port {port}:\n{log.read_text()[-3000:]}")
         yield port, secret
     finally:
         process.terminate()

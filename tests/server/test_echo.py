@@ -6,7 +6,6 @@ addresses."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -25,7 +24,7 @@ from vbranch_server.realtime.echo import ECHOES, MAX_ECHOES
 from vbranch_server.settings import Settings
 
 from ..signaling.aiortc_peer import eventually
-from .udp_peers import Counter, StunResponder, listen
+from .udp_peers import Counter, StunResponder, listen, running_coturn
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -197,69 +196,11 @@ async def test_the_configured_stun_server_is_the_one_asked(make_client, udp) -> 
     assert "typ srflx" in answer["sdp"]
 
 
-def _free_udp_port() -> int:
-    """A port free for UDP (coturn serves on it) and TCP (coturn would not start otherwise)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp_probe:
-            udp_probe.bind(("127.0.0.1", 0))
-            port: int = udp_probe.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp_probe:
-                try:
-                    tcp_probe.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-
-
-async def _answers_stun(port: int) -> None:
-    """Ready when it answers a Binding request (its log says "ready" before it listens)."""
-    loop = asyncio.get_running_loop()
-    answered = loop.create_future()
-
-    class Probe(asyncio.DatagramProtocol):
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            if not answered.done():
-                answered.set_result(stun.parse_message(data))
-
-    transport, _ = await loop.create_datagram_endpoint(Probe, local_addr=("127.0.0.1", 0))
-    try:
-        async with asyncio.timeout(20):
-            while not answered.done():
-                request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
-                transport.sendto(bytes(request), ("127.0.0.1", port))
-                await asyncio.wait([answered], timeout=0.2)
-    finally:
-        transport.close()
-
-
 @pytest.fixture
 async def coturn(tmp_path) -> AsyncIterator[tuple[int, str]]:  # type: ignore[no-untyped-def]
     """A real coturn with `use-auth-secret`, as production runs it (Debian's package)."""
-    import shutil
-
-    if not shutil.which("turnserver"):
-        from tests.conftest import service_missing
-
-        service_missing("coturn", "turnserver is not installed (apt-get install coturn)")
-    port, secret, log = _free_udp_port(), "echo-test-secret", tmp_path / "coturn.log"
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls", "--no-tcp", "--log-file=stdout",
-            "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", f"--listening-port={port}",
-            "--use-auth-secret", f"--static-auth-secret={secret}", "--realm=vbranch.test",
-            "--min-port=49152", "--max-port=65535", f"--userdb={tmp_path / 'turndb'}",
-            f"--pidfile={tmp_path / 'turn.pid'}", "--allow-loopback-peers",
-            stdout=output, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        try:
-            await _answers_stun(port)
-        except TimeoutError:
-            pytest.fail(f"coturn did not answer on port {port}:\n{log.read_text()[-3000:]}")
-        yield port, secret
-    finally:
-        process.terminate()
-        await process.wait()
+    async with running_coturn(tmp_path, secret="echo-test-secret") as port:
+        yield port, "echo-test-secret"
 
 
 @pytest.mark.parametrize("right_secret", [True, False])

@@ -101,28 +101,41 @@ async function startDevices() {
   meterMicrophone(state.local);
   echoTest().catch((error) => {
     console.warn(error);
-    state.echoPc?.close();
-    $("echo-result").textContent = t("visit.echo_failed");
+    stopEcho();
+    $("echo-result").textContent = [error.refusal, t("visit.echo_failed")].filter(Boolean).join(" ");
   });
 }
 
-// The server's aiortc peer sends our own video back: RTT, loss and frame rate on a real loop.
+// The server's aiortc peer sends our own video back: RTT, loss and frame rate on a real loop. The
+// returned video keeps playing after the verdict, while the customer gets ready, until they join or
+// the server's time for the echo is up; then it is taken away, never left frozen on screen.
 async function echoTest() {
   $("echo-result").textContent = t("visit.echo_running");
-  const pc = new RTCPeerConnection();
+  // The operator's STUN servers only (no credentials needed): the server reaches us at the address
+  // they see, through its TURN relay if it has one. None configured: host candidates only.
+  const pc = new RTCPeerConnection({ iceServers: config.stun_urls.length ? [{ urls: config.stun_urls }] : [] });
   state.echoPc = pc;
   pc.addTrack(state.local.getVideoTracks()[0], state.local);
   pc.ontrack = ({ track }) => { $("echo-video").srcObject = new MediaStream([track]); };
+  pc.addEventListener("connectionstatechange", () => {
+    if (pc.connectionState === "failed" && state.echoPc === pc) stopEcho();
+  });
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((resolve) => { // no trickle over HTTP: send the offer with all its candidates
     if (pc.iceGatheringState === "complete") resolve();
     pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") resolve(); });
   });
-  const response = await fetch("/api/echo", { method: "POST",
+  const response = await fetch(`/api/echo?lang=${config.lang}`, { method: "POST",
     headers: { "Content-Type": "application/json", Authorization: `Bearer ${state.token}` },
     body: JSON.stringify({ type: "offer", sdp: pc.localDescription.sdp }) });
-  if (!response.ok) throw new Error(`echo ${response.status}`);
-  await pc.setRemoteDescription(await response.json());
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw Object.assign(new Error(`echo ${response.status}`), { refusal: errorText(body.error ?? { code: response.status }) });
+  }
+  if (state.echoPc !== pc) return; // the customer joined meanwhile
+  await pc.setRemoteDescription({ type: body.type, sdp: body.sdp });
+  // The server ends its peer after `seconds`: end ours a second before, so the picture never freezes.
+  state.echoTimer = setTimeout(() => { if (state.echoPc === pc) stopEcho(); }, Math.max(0, body.seconds - 1) * 1000);
   // Frame rate is averaged over a window once the loop has started (one reading is noisy): frames
   // decoded after the round trip through the server, counted between two readings 2.5 s apart.
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -130,13 +143,22 @@ async function echoTest() {
   const first = await readEcho(pc);
   await sleep(2500);
   const last = await readEcho(pc);
-  pc.close();
   const seconds = (last.at - first.at) / 1000;
   const figures = { rtt: last.rtt, loss: last.loss, fps: seconds > 0 ? (last.frames - first.frames) / seconds : 0 };
   const verdict = echoVerdict(figures, state.signLanguage);
   state.echo = { ...figures, verdict };
   $("echo-result").textContent = `${t("visit.echo_result", {
     rtt: Math.round(figures.rtt ?? 0), loss: Math.round(figures.loss), fps: Math.round(figures.fps) })} ${t(verdict)}`;
+}
+
+/** End the echo (the customer joins, or its time is up): the server frees its slot at once. */
+function stopEcho() {
+  clearTimeout(state.echoTimer);
+  state.echoPc?.close();
+  state.echoPc = null;
+  const video = $("echo-video");
+  video.srcObject = null;
+  video.hidden = true;
 }
 
 async function readEcho(pc) {
@@ -180,6 +202,7 @@ function meterMicrophone(stream) {
 $("join").addEventListener("click", async () => {
   $("join").disabled = true; // one socket per visit, however often it is clicked
   try { await state.devices; } catch { /* the start step reported it */ } // a refused camera settles it too
+  stopEcho();
   connectSocket();
 });
 

@@ -75,6 +75,14 @@ class Settings:
     #: The contact center's own time zone: where "today" starts for the queue's day counters, the
     #: supervisor's hourly charts and the day's reports.
     timezone: str = "UTC"
+    #: The connection check's server peer sends STUN only to public addresses an offer names;
+    #: `true` lets it reach loopback, private, CGNAT and link-local ones too (a test machine, or a
+    #: branch whose customers are on the server's own network).
+    echo_allow_private_peers: bool = False
+    #: The only local addresses the connection check's peer binds and announces as host
+    #: candidates (besides the relay candidates of the configured TURN server). Loopback by
+    #: default: it reveals nothing and serves a browser on the same machine.
+    echo_host_addresses: tuple[str, ...] = ("127.0.0.1",)
     web_root: Path = field(default=PROJECT_ROOT)
 
     @property
@@ -150,6 +158,27 @@ def _networks(
                 f"{name}: {item!r} is not an IP address or network (like 10.0.0.0/8)"
             ) from None
     return tuple(networks)
+
+
+def _host_addresses(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """IP addresses of this host, or `none` (relay candidates only); unset means loopback."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ("127.0.0.1",)
+    if raw.lower() == "none":
+        return ()
+    addresses = []
+    for item in (i.strip() for i in raw.split(",")):
+        try:
+            address = ipaddress.ip_address(item)
+        except ValueError:
+            raise ConfigError(
+                f"{name}: {item!r} is not an IP address (list this host's addresses, or none)"
+            ) from None
+        if address.is_unspecified or address.is_multicast:
+            raise ConfigError(f"{name}: {item!r} is not one address of this host")
+        addresses.append(str(address))
+    return tuple(addresses)
 
 
 def _timezone(env: Mapping[str, str], name: str) -> str:
@@ -260,6 +289,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         signals_per_second=_float(env, "VBRANCH_SIGNALS_PER_SECOND", 20.0, 0.01, 10_000.0),
         signal_burst=_int(env, "VBRANCH_SIGNAL_BURST", 200, 1, 100_000),
         timezone=_timezone(env, "VBRANCH_TIMEZONE"),
+        echo_allow_private_peers=_bool(env, "VBRANCH_ECHO_ALLOW_PRIVATE_PEERS", False),
+        echo_host_addresses=_host_addresses(env, "VBRANCH_ECHO_HOST_ADDRESSES"),
     )
 
 

@@ -184,3 +184,39 @@ def test_redis_timeout_and_tls_files(tmp_path: Path) -> None:
         load_settings({**tls, "REDIS_URL": "redis://redis:6379/0"})
     with pytest.raises(ConfigError, match="VBRANCH_REDIS_CERT_FILE and VBRANCH_REDIS_KEY_FILE"):
         load_settings({**tls, "VBRANCH_REDIS_KEY_FILE": ""})
+
+
+def test_the_connection_checks_addresses(tmp_path: Path) -> None:
+    """By default the echo peer reaches public addresses only and announces loopback only."""
+    defaults = load_settings({"VBRANCH_DATA_DIR": str(tmp_path)})
+    assert defaults.echo_allow_private_peers is False
+    assert defaults.echo_host_addresses == ("127.0.0.1",)
+    chosen = load_settings(
+        {
+            "VBRANCH_DATA_DIR": str(tmp_path),
+            "VBRANCH_ECHO_ALLOW_PRIVATE_PEERS": "true",
+            "VBRANCH_ECHO_HOST_ADDRESSES": " 203.0.113.10, 2001:db8::0:1 ",
+        }
+    )
+    assert chosen.echo_allow_private_peers is True
+    assert chosen.echo_host_addresses == ("203.0.113.10", "2001:db8::1")
+    relay_only = {"VBRANCH_DATA_DIR": str(tmp_path), "VBRANCH_ECHO_HOST_ADDRESSES": "None"}
+    assert load_settings(relay_only).echo_host_addresses == ()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("VBRANCH_ECHO_ALLOW_PRIVATE_PEERS", "sometimes"),
+        ("VBRANCH_ECHO_HOST_ADDRESSES", "eth0"),
+        ("VBRANCH_ECHO_HOST_ADDRESSES", "10.0.0.0/8"),
+        ("VBRANCH_ECHO_HOST_ADDRESSES", "127.0.0.1,,none"),
+        ("VBRANCH_ECHO_HOST_ADDRESSES", "0.0.0.0"),
+        ("VBRANCH_ECHO_HOST_ADDRESSES", "ff02::1"),
+    ],
+)
+def test_a_bad_connection_check_setting_names_its_variable(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load_settings({"VBRANCH_DATA_DIR": str(tmp_path), variable: value})

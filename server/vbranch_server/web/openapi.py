@@ -94,6 +94,15 @@ _DESCRIPTION = {
     "properties": {"type": {"enum": ["offer", "answer"]}, "sdp": {"type": "string"}},
     "required": ["type", "sdp"],
 }
+_ECHO_ANSWER = {
+    "type": "object",
+    "properties": {
+        "type": {"enum": ["answer"]},
+        "sdp": {"type": "string"},
+        "seconds": {"type": "integer", "minimum": 1, "description": "the echo's lifetime"},
+    },
+    "required": ["type", "sdp", "seconds"],
+}
 _REFERENCE = {
     "name": "reference",
     "in": "path",
@@ -317,12 +326,20 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        **_answers(200, None, 400, 401, 415, 429),
+                        **_answers(200, None, 400, 401, 409, 415, 429),
                         "200": {
-                            "description": "the answer",
+                            "description": "the answer; the echo ends after `seconds`",
                             "content": {
-                                "application/json": {"schema": _DESCRIPTION},
+                                "application/json": {"schema": _ECHO_ANSWER},
                             },
+                        },
+                        "409": {
+                            **_answers(409, None, 409)["409"],
+                            "description": "echo_running: this visit's check is already running",
+                        },
+                        "429": {
+                            **_answers(429, None, 429)["429"],
+                            "description": "busy: every echo of this server is taken",
                         },
                     },
                 }

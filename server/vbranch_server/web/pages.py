@@ -113,6 +113,8 @@ async def visit_page(request: web.Request) -> web.Response:
             "messages": messages,
             "upload_max_bytes": limit,
             "services": {service["code"]: service for service in services},
+            # The connection check's browser peer uses these (public addresses, no credentials).
+            "stun_urls": list(request.app[SETTINGS].stun_urls),
         },
     )
 

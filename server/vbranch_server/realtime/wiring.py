@@ -26,6 +26,7 @@ from vbranch_server.keys import CLOCK, DB
 from vbranch_server.realtime.crm_port import DatabaseCrm
 from vbranch_server.realtime.supervision_port import DatabaseSupervision
 from vbranch_server.settings import Settings
+from vbranch_server.web.cookies import read_cookie
 from vbranch_signaling.hub import CallHub, HubConfig
 from vbranch_signaling.ice import ice_servers
 from vbranch_signaling.namespaces import (
@@ -148,7 +149,7 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
 
     async def staff_of(environ: dict[str, Any]) -> StaffIdentity | None:
         request: web.Request | None = environ.get("aiohttp.request")
-        token = request.cookies.get(SESSION_COOKIE) if request is not None else None
+        token = read_cookie(request, SESSION_COOKIE) if request is not None else None
         if not token:
             return None
         async with app[DB]() as db:

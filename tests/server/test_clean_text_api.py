@@ -12,6 +12,7 @@ from vbranch_server.auth.staff import add_staff_user
 from vbranch_server.db.engine import create_engine, session_factory
 from vbranch_server.db.models import StaffRole
 
+from .test_security_headers import settled
 from .test_tickets_api import log_in
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -41,6 +42,7 @@ async def test_ticket_texts_are_stored_cleaned(client: TestClient) -> None:
     # Only invisible characters: empty, so refused with the usual error.
     refused = await agent.post(f"/api/tickets/{reference}/notes", json={"body": RLO + ZWSP})
     assert refused.status == 400
+    await settled(client)
 
 
 async def test_a_staff_display_name_is_cleaned(settings) -> None:  # type: ignore[no-untyped-def]

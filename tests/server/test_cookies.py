@@ -18,6 +18,8 @@ from vbranch_server.app import create_app
 from vbranch_server.crm.demo import DEMO_LOGINS
 from vbranch_server.settings import Settings
 
+from .test_security_headers import settled
+
 PASSWORDS = {login.username: login.password for login in DEMO_LOGINS}
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -95,6 +97,7 @@ async def test_login_form_and_session_cookies_in_both_modes(  # type: ignore[no-
     gone = set_cookies(out)[session]
     assert gone.value == "" and gone["max-age"] == "0"
     assert_host_only(gone, secure)
+    await settled(client)
 
 
 async def test_secure_mode_ignores_the_bare_cookie_name(  # type: ignore[no-untyped-def]
@@ -112,6 +115,7 @@ async def test_secure_mode_ignores_the_bare_cookie_name(  # type: ignore[no-unty
     assert bare.status == 401
     good = await client.get("/api/me", headers={"Cookie": f"__Host-vb_session={morsel.value}"})
     assert good.status == 200
+    await settled(client)
 
 
 @pytest.mark.parametrize(("secure", "name"), [(True, "__Host-vb_lang"), (False, "vb_lang")])
@@ -125,3 +129,4 @@ async def test_language_cookie_in_both_modes(  # type: ignore[no-untyped-def]
     assert_host_only(morsel, secure)
     again = await client.get("/", headers={"Cookie": f"{name}=en", "Accept-Language": "ar"})
     assert '<html lang="en"' in await again.text()
+    await settled(client)

@@ -81,6 +81,16 @@ ROUTES: list[tuple[str | None, str, str, Any, int, set[str]]] = [
 ]
 
 
+async def settled(client: TestClient) -> None:
+    """Wait for the app's first queue sample to be written before the test ends.
+
+    The call hub writes it to the database on its first tick, right at start-up; a test shorter
+    than that would stop the app mid-write and aiosqlite's thread would answer a closed loop.
+    The database check of /healthz queues behind that write (SQLite has one connection).
+    """
+    assert (await client.get("/healthz")).status == 200
+
+
 async def _client(aiohttp_client, settings: Settings, clock, who: str | None) -> TestClient:  # type: ignore[no-untyped-def]
     client: TestClient = await aiohttp_client(create_app(settings, clock=clock))
     if who is not None:
@@ -119,6 +129,7 @@ async def test_every_response_carries_the_security_headers(  # type: ignore[no-u
         assert "no-store" not in response.headers.get("Cache-Control", "")
     # Plain-HTTP development (the tests' settings): no HSTS, which would stick to the host.
     assert "Strict-Transport-Security" not in response.headers
+    await settled(client)
 
 
 def test_the_policies_say_what_the_issue_asks() -> None:
@@ -149,3 +160,4 @@ async def test_hsts_with_secure_cookies(  # type: ignore[no-untyped-def]
     assert response.status == status
     assert response.headers["Strict-Transport-Security"] == HSTS
     assert response.headers["X-Frame-Options"] == "DENY"
+    await settled(client)

@@ -20,6 +20,8 @@ from vbranch_server.i18n import Catalogs
 from vbranch_server.settings import PROJECT_ROOT
 from vbranch_server.web import source
 
+from .test_security_headers import settled
+
 PASSWORDS = {login.username: login.password for login in DEMO_LOGINS}
 #: The MD5 of https://www.gnu.org/licenses/agpl-3.0.txt, as GNU publishes it.
 AGPL_3_MD5 = "73f1eb20517c55bf9493b7dd6e480788"
@@ -58,6 +60,7 @@ async def test_every_page_links_to_the_source(  # type: ignore[no-untyped-def]
     assert footer, path
     assert f'<a href="/source">{texts["footer.source"]}</a>' in footer.group(1)
     assert texts["footer.licence"] in footer.group(1)
+    await settled(client)
 
 
 @SQLITE
@@ -71,6 +74,7 @@ async def test_a_configured_url_replaces_the_archive(  # type: ignore[no-untyped
     assert footer and f'<a href="{url}">' in footer.group(1)
     response = await client.get("/source", allow_redirects=False)
     assert (response.status, response.headers["Location"]) == (302, url)
+    await settled(client)
 
 
 @SQLITE
@@ -91,6 +95,7 @@ async def test_the_archive_holds_the_running_source_built_once(  # type: ignore[
     assert [r.status for r in responses] == [200] * 5 and len(bodies) == 1 and len(builds) == 1
     assert responses[0].headers["Content-Type"] == "application/gzip"
     assert "-source.tar.gz" in responses[0].headers["Content-Disposition"]
+    await settled(client)
 
     with tarfile.open(fileobj=io.BytesIO(bodies.pop()), mode="r:gz") as tar:
         names = {name.split("/", 1)[1] for name in tar.getnames()}

@@ -187,6 +187,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         redis_url=None,
         secret_key="test-secret-key-" + "x" * 32,
         data_dir=tmp_path / "data",
+        # Plain-HTTP test servers, as in development: the cookies are the bare `vb_*` ones and
+        # the test client sends them (tests/server/test_security_headers.py covers secure mode).
+        secure_cookies=False,
     )
 
 

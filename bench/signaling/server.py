@@ -79,6 +79,8 @@ class Deployment:
             # Every bench customer starts its visit from this one address.
             "VBRANCH_VISITS_PER_MINUTE": "1000000",
             "VBRANCH_OPEN_VISITS_PER_ADDRESS": "1000000",
+            # Plain HTTP on loopback, as in development: the bare `vb_session` cookie.
+            "VBRANCH_SECURE_COOKIES": "false",
         }
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url

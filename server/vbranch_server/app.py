@@ -50,7 +50,8 @@ from vbranch_server.web import (
 )
 from vbranch_server.web.errors import error_middleware
 from vbranch_server.web.pages import template_environment
-from vbranch_server.web.security import access_middleware, security_headers_middleware
+from vbranch_server.web.security import access_middleware, setup_security_headers
+from vbranch_server.web.source import setup_source
 
 log = logging.getLogger(__name__)
 
@@ -112,16 +113,17 @@ def create_app(
 ) -> web.Application:
     metrics = Metrics()
     # Order matters: metrics see every answer, errors become JSON before metrics count them,
-    # headers are added to error pages too, and access runs last, next to the handler.
+    # and access runs last, next to the handler. Security headers are added to every response
+    # as it is sent (setup_security_headers), whatever made it.
     app = web.Application(
         middlewares=[
             metrics_middleware(metrics),
-            security_headers_middleware,
             error_middleware,
             access_middleware,
         ],
         client_max_size=1024 * 1024,
     )
+    setup_security_headers(app)
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[METRICS] = metrics
@@ -157,6 +159,7 @@ def create_app(
         echo,
     ):
         app.router.add_routes(module.routes)
+    setup_source(app)
     _add_static(app, settings)
     setup_realtime(app, settings, routing or RoutingConfig())
     return app

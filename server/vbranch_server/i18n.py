@@ -48,7 +48,12 @@ def load_catalog(folder: Path, lang: str) -> dict[str, str]:
 
 def pick_language(request: web.Request) -> str:
     """An explicit ?lang= wins, then the remembered choice, then the browser's preference."""
-    for candidate in (request.query.get("lang"), request.cookies.get(LANGUAGE_COOKIE)):
+    # The cookie is `__Host-vb_lang` with secure cookies on, `vb_lang` without: either will do
+    # for a language (no harm in a planted one), and a change of the setting keeps the choice.
+    remembered = request.cookies.get("__Host-" + LANGUAGE_COOKIE) or request.cookies.get(
+        LANGUAGE_COOKIE
+    )
+    for candidate in (request.query.get("lang"), remembered):
         if candidate in LANGUAGES:
             return candidate
     for part in request.headers.get("Accept-Language", "").split(","):

@@ -11,10 +11,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from vbranch_server.private_files import open_private, private_file, private_folder
+
 #: The repository root: the front-end folders (client_web/, agent_console/, node_modules/) live here.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 _MIN_SECRET_LENGTH = 32
+UPLOADS_FOLDER = "uploads"
 
 
 class ConfigError(ValueError):
@@ -42,8 +45,9 @@ class Settings:
     #: database and the logs on the same disk keep room to work.
     min_free_disk_mb: int = 512
     session_ttl_seconds: int = 12 * 3600
-    #: Secure cookies need HTTPS; the embedded default serves plain HTTP on loopback.
-    secure_cookies: bool = False
+    #: Cookies are Secure and `__Host-` named, and responses carry HSTS: the product is meant to
+    #: be reached over HTTPS. Plain-HTTP development (scripts/run.sh) turns it off.
+    secure_cookies: bool = True
     #: Every Redis key (and the Socket.IO channel) starts with this: several deployments or test
     #: runs can share one Redis.
     redis_prefix: str = "vb:"
@@ -83,11 +87,14 @@ class Settings:
     #: candidates (besides the relay candidates of the configured TURN server). Loopback by
     #: default: it reveals nothing and serves a browser on the same machine.
     echo_host_addresses: tuple[str, ...] = ("127.0.0.1",)
+    #: Where the footer's "source code" link leads (AGPL-3.0 section 13). None: the server's own
+    #: /source, an archive of the source it runs.
+    source_url: str | None = None
     web_root: Path = field(default=PROJECT_ROOT)
 
     @property
     def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
+        return self.data_dir / UPLOADS_FOLDER
 
     @property
     def zone(self) -> ZoneInfo:
@@ -216,11 +223,14 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
     # Embedded default: one key per data folder, kept across restarts so sessions survive them.
     key_file = data_dir / "secret_key"
     if key_file.exists():
+        private_file(key_file)
         return key_file.read_text().strip()
     key = secrets.token_urlsafe(48)
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    key_file.touch(mode=0o600)
-    key_file.write_text(key)
+    try:
+        with open_private(key_file) as out:
+            out.write(key)
+    except FileExistsError:  # another process starting at the same moment wrote it first
+        return key_file.read_text().strip()
     return key
 
 
@@ -231,9 +241,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if data_dir.exists() and not data_dir.is_dir():
         raise ConfigError(f"VBRANCH_DATA_DIR: {data_dir} exists and is not a folder")
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        # The folder holds the secret key, the SQLite database and customers' documents.
+        private_folder(data_dir)
+        private_folder(data_dir / UPLOADS_FOLDER)
     except OSError as exc:
-        raise ConfigError(f"VBRANCH_DATA_DIR: cannot create {data_dir}: {exc.strerror}") from None
+        raise ConfigError(
+            f"VBRANCH_DATA_DIR: cannot create {data_dir} or make it private: {exc.strerror}"
+        ) from None
 
     raw_db = env.get("DATABASE_URL", "").strip() or f"sqlite:///{data_dir / 'vbranch.db'}"
     database_url = normalize_database_url("DATABASE_URL", raw_db)
@@ -274,7 +288,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         min_free_disk_mb=_int(env, "VBRANCH_MIN_FREE_DISK_MB", 512, 0, 1 << 30),
         session_ttl_seconds=_int(env, "VBRANCH_SESSION_TTL", 12 * 3600, 300, 30 * 86400),
-        secure_cookies=_bool(env, "VBRANCH_SECURE_COOKIES", False),
+        secure_cookies=_bool(env, "VBRANCH_SECURE_COOKIES", True),
         redis_prefix=_redis_prefix(env),
         redis_timeout_seconds=_float(env, "VBRANCH_REDIS_TIMEOUT", 5.0, 0.1, 300.0),
         redis_ca_file=redis_files["VBRANCH_REDIS_CA_FILE"],
@@ -291,7 +305,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         timezone=_timezone(env, "VBRANCH_TIMEZONE"),
         echo_allow_private_peers=_bool(env, "VBRANCH_ECHO_ALLOW_PRIVATE_PEERS", False),
         echo_host_addresses=_host_addresses(env, "VBRANCH_ECHO_HOST_ADDRESSES"),
+        source_url=_source_url(env, "VBRANCH_SOURCE_URL"),
     )
+
+
+def _source_url(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or any(c.isspace() for c in raw):
+        raise ConfigError(f"{name} must be an http:// or https:// URL, got {raw!r}")
+    return raw
 
 
 def _redis_prefix(env: Mapping[str, str]) -> str:

@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from vbranch_signaling.plain_text import CleanLine, CleanMultiline
+
 #: The largest payload an event may carry (JSON-encoded). An SDP is a few KiB; 64 KiB is generous.
 MAX_PAYLOAD_BYTES = 64 * 1024
 
@@ -26,7 +28,7 @@ Name = Annotated[
 ]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Language = Literal["ar", "en"]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=80), CleanLine]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,31}$")]
 
 
@@ -75,7 +77,11 @@ class Signal(Event):
 
 class Chat(Event):
     call_id: Id
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
+    text: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000),
+        CleanMultiline,
+    ]
 
 
 class CallRef(Event):

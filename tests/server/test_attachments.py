@@ -19,6 +19,11 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
         ("", "image/png", "document.png"),
         (None, "application/pdf", "document.pdf"),
         ("report.pdf.exe", "application/pdf", "report.pdf.exe.pdf"),
+        # Bidi controls and zero-width characters: the name reads as what it is.
+        ("report\u202egnp.exe.png", "image/png", "reportgnp.exe.png"),
+        ("invoice\u2066\u200b\u200f.pdf", "application/pdf", "invoice.pdf"),
+        ("\u202e\u200b", "image/png", "document.png"),
+        ("scan\n2026\t.pdf", "application/pdf", "scan 2026 .pdf"),
     ],
 )
 def test_the_customer_file_name_is_only_a_label(given, content_type, kept) -> None:  # type: ignore[no-untyped-def]

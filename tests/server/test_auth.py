@@ -59,6 +59,9 @@ PUBLIC_ROUTES = {
     ("POST", "/api/calls/{call_id}/rating"),
     ("GET", "/api/openapi.json"),
     ("HEAD", "/api/openapi.json"),
+    # The source code of the running server (AGPL-3.0 section 13).
+    ("GET", "/source"),
+    ("HEAD", "/source"),
 }
 
 #: Values for the variable parts of route paths.
@@ -403,7 +406,7 @@ async def test_login_form_sets_a_csrf_cookie_matching_its_hidden_field(client: T
     morsel = set_cookies(response)[LOGIN_CSRF_COOKIE]
     assert morsel["httponly"] is True
     assert morsel["samesite"] == "Strict"
-    assert morsel["path"] == "/login"
+    assert morsel["path"] == "/"  # a __Host- cookie must have Path=/ (secure mode)
     html = await response.text()
     assert f'<input type="hidden" name="csrf_token" value="{morsel.value}">' in html
     # A new form, a new token.

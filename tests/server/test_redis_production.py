@@ -54,6 +54,7 @@ def _settings(sqlite_url: str, tmp_path: Path, redis_url: str, **redis: object) 
         secret_key="test-secret-key-" + "x" * 32,
         data_dir=tmp_path / "data",
         redis_prefix=f"vbt-{uuid.uuid4().hex[:8]}:",
+        secure_cookies=False,  # plain HTTP: the bare session cookie name
         **redis,  # type: ignore[arg-type]
     )
 

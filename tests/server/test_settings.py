@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vbranch_server.settings import ConfigError, load_settings
+from vbranch_server.settings import ConfigError, Settings, load_settings
 
 
 def test_embedded_defaults(tmp_path: Path) -> None:
@@ -71,6 +71,10 @@ def test_production_values(tmp_path: Path) -> None:
         ("VBRANCH_CHAT_BURST", "0"),
         ("VBRANCH_SIGNALS_PER_SECOND", "inf"),
         ("VBRANCH_SIGNAL_BURST", "1.5"),
+        ("VBRANCH_SOURCE_URL", "github.com/someone/vbranch"),
+        ("VBRANCH_SOURCE_URL", "ftp://example.org/vbranch.tar.gz"),
+        ("VBRANCH_SOURCE_URL", "https://"),
+        ("VBRANCH_SOURCE_URL", "https://example.org/a b"),
     ],
 )
 def test_a_bad_value_names_its_variable(tmp_path: Path, variable: str, value: str) -> None:
@@ -220,3 +224,17 @@ def test_a_bad_connection_check_setting_names_its_variable(
 ) -> None:
     with pytest.raises(ConfigError, match=variable):
         load_settings({"VBRANCH_DATA_DIR": str(tmp_path), variable: value})
+
+
+def test_secure_cookies_by_default_and_off_for_plain_http(tmp_path: Path) -> None:
+    base = {"VBRANCH_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).secure_cookies is True
+    assert Settings("sqlite://", None, "k", tmp_path).secure_cookies is True
+    assert load_settings({**base, "VBRANCH_SECURE_COOKIES": "false"}).secure_cookies is False
+
+
+def test_the_source_link(tmp_path: Path) -> None:
+    base = {"VBRANCH_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).source_url is None  # the server's own /source
+    url = "https://git.example.org/branch/vbranch"
+    assert load_settings({**base, "VBRANCH_SOURCE_URL": f" {url} "}).source_url == url

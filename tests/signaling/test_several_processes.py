@@ -63,6 +63,8 @@ def two_servers(new_postgres_database, redis_url: str, tmp_path: Path) -> Iterat
         "VBRANCH_SECRET_KEY": "shared-secret-" + "k" * 32,
         "VBRANCH_DATA_DIR": str(tmp_path),
         "VBRANCH_LOG_LEVEL": "WARNING",
+        # Plain HTTP, as in development: the bare `vb_session` cookie.
+        "VBRANCH_SECURE_COOKIES": "false",
     }
     # The servers run on the real clock: the demo services must be open whatever the hour.
     for command in (["db", "upgrade"], ["demo", "--always-open"]):

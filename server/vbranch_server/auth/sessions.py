@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vbranch_server.auth.passwords import upgraded_hash, verify_password
 from vbranch_server.db.models import StaffSession, StaffUser
 
+#: The cookie's base name: with secure cookies on (the default) the browser gets
+#: `__Host-vb_session` (web/cookies.py), over plain-HTTP development `vb_session`.
 SESSION_COOKIE = "vb_session"
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vbranch_server.auth.passwords import hash_password
 from vbranch_server.db.models import ServiceCategory, StaffRole, StaffUser
 from vbranch_server.i18n import LANGUAGES
+from vbranch_signaling.plain_text import clean_line
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -51,7 +52,8 @@ async def add_staff_user(
         raise StaffAccountError(str(exc)) from None
     user = StaffUser(
         username=username,
-        display_name=display_name or username,
+        # Shown to customers and colleagues: no bidi or zero-width trick in it.
+        display_name=clean_line(display_name).strip()[:120] or username,
         password_hash=password_hash,
         role=role,
         languages=list(dict.fromkeys(languages)),

@@ -6,6 +6,7 @@ The name the browser gives is kept only as metadata; what a file *is* comes from
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbranch_server.crm.tickets import event_row
 from vbranch_server.db.models import Attachment, StaffUser, Ticket, TicketEvent, TicketEventKind
+from vbranch_signaling.plain_text import clean_line
 
 #: Accepted types, by their signatures (magic numbers).
 SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -40,8 +42,9 @@ def sniff_content_type(head: bytes) -> str:
 
 
 def safe_display_name(name: str | None, content_type: str) -> str:
-    """Keep the customer's file name for people to read, never as a path."""
-    base = Path(name or "").name.replace("\x00", "").strip()[:120] or "document"
+    """Keep the customer's file name for people to read, never as a path, and shown as it is:
+    no bidi control (see vbranch_signaling.plain_text) can make it look like another."""
+    base = Path(clean_line(name or "")).name.strip()[:120] or "document"
     return (
         base if base.lower().endswith(EXTENSIONS[content_type]) else base + EXTENSIONS[content_type]
     )
@@ -59,14 +62,17 @@ class UploadSink:
     """Writes an upload to disk chunk by chunk, refusing it as soon as it passes the limit."""
 
     def __init__(self, folder: Path, limit: int) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.storage_name = secrets.token_hex(16)
         self.path = folder / self.storage_name
         self.limit = limit
         self.size = 0
         self._digest = hashlib.sha256()
         self._head = b""
-        self._file = self.path.open("xb")
+        # Readable by the server's own user only, whatever the umask (uploads are personal).
+        self._file = os.fdopen(
+            os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb"
+        )
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+from vbranch_server.private_files import private_file
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -27,8 +31,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlite_file(database_url: str) -> Path | None:
+    """The database file of a sqlite URL (None for memory databases and file: URIs)."""
+    database = make_url(database_url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _private_sqlite(path: Path) -> None:
+    # SQLite gives the -wal and -shm files the database file's own mode, so creating the
+    # database 0600 before SQLite opens it keeps all three private; older ones are fixed here.
+    if path.parent.is_dir():
+        private_file(path, create=True)
+    for companion in ("-wal", "-shm", "-journal"):
+        private_file(path.with_name(path.name + companion))
+
+
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     if database_url.startswith("sqlite"):
+        path = sqlite_file(database_url)
+        if path is not None:
+            _private_sqlite(path)
         if "poolclass" not in kwargs and ":memory:" not in database_url:
             # SQLite has one writer at a time. Several connections would contend inside SQLite,
             # whose busy handler sleeps 1 to 100 ms between retries; one connection makes

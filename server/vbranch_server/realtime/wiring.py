@@ -29,6 +29,7 @@ from vbranch_server.realtime.redis_manager import PublishingRedisManager
 from vbranch_server.realtime.supervision_port import DatabaseSupervision
 from vbranch_server.redis_clients import redis_client, redis_link, redis_options
 from vbranch_server.settings import Settings
+from vbranch_server.web.cookies import read_cookie
 from vbranch_signaling.caps import AbuseCaps
 from vbranch_signaling.hub import CallHub, HubConfig
 from vbranch_signaling.ice import ice_servers
@@ -156,7 +157,7 @@ def setup_realtime(app: web.Application, settings: Settings, config: RoutingConf
 
     async def staff_of(environ: dict[str, Any]) -> StaffIdentity | None:
         request: web.Request | None = environ.get("aiohttp.request")
-        token = request.cookies.get(SESSION_COOKIE) if request is not None else None
+        token = read_cookie(request, SESSION_COOKIE) if request is not None else None
         if not token:
             return None
         async with app[DB]() as db:

@@ -14,6 +14,7 @@ from vbranch_server.i18n import pick_language
 from vbranch_server.keys import CATALOGS, CLOCK, DB, LOGIN_LIMITER, METRICS, SETTINGS
 from vbranch_server.realtime.wiring import HUB, close_staff_sockets
 from vbranch_server.web.client_address import client_ip
+from vbranch_server.web.cookies import delete_cookie, read_cookie, set_cookie
 from vbranch_server.web.errors import ApiError, read_json_model
 from vbranch_server.web.pages import render, services_with_hours
 from vbranch_server.web.schemas import LoginRequest, LoginResponse, StaffOut
@@ -32,7 +33,8 @@ routes = web.RouteTableDef()
 #: Wrap-up outcome codes the console offers (the protocol's `outcome`: a short lowercase name).
 CONSOLE_OUTCOMES = ("resolved", "follow_up", "documents_missing", "referred", "no_action")
 
-#: Double-submit cookie protecting the login form itself, before any session exists.
+#: Double-submit cookie protecting the login form itself, before any session exists (its base
+#: name: see web/cookies.py for the `__Host-` prefix).
 LOGIN_CSRF_COOKIE = "vb_login_csrf"
 
 
@@ -83,16 +85,8 @@ async def _login(request: web.Request, username: str, password: str) -> tuple[st
 
 
 def _set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
-    settings = request.app[SETTINGS]
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=settings.session_ttl_seconds,
-        httponly=True,
-        samesite="Strict",
-        secure=settings.secure_cookies,
-        path="/",
-    )
+    max_age = request.app[SETTINGS].session_ttl_seconds
+    set_cookie(request, response, SESSION_COOKIE, token, max_age=max_age)
 
 
 @routes.post("/api/login")
@@ -126,12 +120,12 @@ async def api_logout(request: web.Request) -> web.Response:
 
 
 async def _logout(request: web.Request, response: web.Response) -> web.Response:
-    token = request.cookies[SESSION_COOKIE]
+    token = read_cookie(request, SESSION_COOKIE) or ""
     async with request.app[DB]() as db, db.begin():
         await close_session(db, token)
     # A socket opened with this session must not outlive it: the console and dashboard go too.
     await close_staff_sockets(request.app, token)
-    response.del_cookie(SESSION_COOKIE, path="/")
+    delete_cookie(request, response, SESSION_COOKIE)
     return response
 
 
@@ -174,14 +168,8 @@ def _login_form(request: web.Request, error: str | None, status: int) -> web.Res
         error=error,
         next=request.query.get("next", ""),
     )
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        csrf,
-        httponly=True,
-        samesite="Strict",
-        path="/login",
-        secure=request.app[SETTINGS].secure_cookies,
-    )
+    # Path=/ (not /login): a __Host- cookie must have it. It is HttpOnly and SameSite=Strict.
+    set_cookie(request, response, LOGIN_CSRF_COOKIE, csrf)
     return response
 
 
@@ -190,7 +178,7 @@ def _login_form(request: web.Request, error: str | None, status: int) -> web.Res
 async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     sent = str(form.get(CSRF_FIELD, ""))
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    expected = read_cookie(request, LOGIN_CSRF_COOKIE) or ""
     if not expected or not secrets.compare_digest(sent, expected):
         return _login_form(request, error="login.error.expired", status=403)
     try:
@@ -202,7 +190,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return _login_form(request, error=key, status=429 if exc.retry_after else 401)
     response = web.HTTPSeeOther(_safe_next(str(form.get("next", "")), home_of(row.user)))
     _set_session_cookie(request, response, token)
-    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    delete_cookie(request, response, LOGIN_CSRF_COOKIE)
     raise response
 
 

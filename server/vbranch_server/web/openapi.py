@@ -143,7 +143,12 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "schemas": defs["$defs"],
             "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": "vb_session"}
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "__Host-vb_session",
+                    "description": "`vb_session` when VBRANCH_SECURE_COOKIES=false (plain HTTP)",
+                }
             },
         },
         "paths": {

@@ -13,7 +13,9 @@ from vbranch_server.db.models import ServiceCategory
 from vbranch_server.i18n import LANGUAGE_COOKIE, LANGUAGES, direction, pick_language
 from vbranch_server.keys import CATALOGS, CLOCK, DB, SETTINGS, TEMPLATES
 from vbranch_server.sla import is_open_at, next_opening
+from vbranch_server.web.cookies import set_cookie
 from vbranch_server.web.security import current_staff, public
+from vbranch_server.web.source import source_url
 
 routes = web.RouteTableDef()
 
@@ -43,18 +45,20 @@ def render(
             path=request.path,
             staff=staff.user if staff else None,
             staff_csrf=staff.csrf_token if staff else "",
+            source_url=source_url(request.app[SETTINGS]),
             **context,
         )
     )
     response = web.Response(text=html, content_type="text/html", status=status)
     if request.query.get("lang") in LANGUAGES:
-        response.set_cookie(
+        set_cookie(
+            request,
+            response,
             LANGUAGE_COOKIE,
             lang,
             max_age=365 * 86400,
+            httponly=False,
             samesite="Lax",
-            path="/",
-            secure=request.app[SETTINGS].secure_cookies,
         )
     return response
 

@@ -14,6 +14,7 @@ from vbranch_server.web.client_address import client_ip
 from vbranch_server.web.errors import ApiError, read_json_model
 from vbranch_server.web.schemas import Strict
 from vbranch_server.web.security import public
+from vbranch_signaling.plain_text import CleanLine, CleanMultiline
 
 routes = web.RouteTableDef()
 
@@ -21,11 +22,13 @@ routes = web.RouteTableDef()
 class LeftRequest(Strict):
     category: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,48}$")]
     language: Literal["ar", "en"] = "ar"
-    display_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)] | None = (
-        None
-    )
+    display_name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=80), CleanLine] | None
+    ) = None
     phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,31}$")] | None = None
-    message: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    message: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), CleanMultiline
+    ]
     sign_language: bool = Field(default=False)
 
 

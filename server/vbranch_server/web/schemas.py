@@ -15,8 +15,12 @@ from vbranch_server.db.models import (
     TicketStatus,
 )
 from vbranch_server.sla import SlaState
+from vbranch_signaling.plain_text import CleanLine, CleanMultiline
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+#: One line a person typed (a subject, a name): control and format characters removed first.
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), CleanLine]
+#: Several lines a person typed (a note): newlines kept, other controls removed.
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), CleanMultiline]
 Reference = Annotated[str, StringConstraints(pattern=r"^VB-\d{4}-\d{6}$")]
 
 
@@ -58,16 +62,16 @@ class TicketCreate(Strict):
     language: Annotated[str, StringConstraints(pattern=r"^(ar|en)$")] = "ar"
     customer_id: int | None = Field(default=None, ge=1)
     customer: NewCustomer | None = None
-    note: Annotated[Text, Field(max_length=10_000)] | None = None
+    note: Annotated[LongText, Field(max_length=10_000)] | None = None
 
 
 class StatusChange(Strict):
     status: TicketStatus
-    note: Annotated[Text, Field(max_length=10_000)] | None = None
+    note: Annotated[LongText, Field(max_length=10_000)] | None = None
 
 
 class NoteCreate(Strict):
-    body: Annotated[Text, Field(max_length=10_000)]
+    body: Annotated[LongText, Field(max_length=10_000)]
 
 
 class TrackRequest(Strict):

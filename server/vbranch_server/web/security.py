@@ -17,7 +17,8 @@ from aiohttp.typedefs import Handler
 
 from vbranch_server.auth.sessions import SESSION_COOKIE, find_session
 from vbranch_server.db.models import StaffRole, StaffSession, StaffUser
-from vbranch_server.keys import CLOCK, DB
+from vbranch_server.keys import CLOCK, DB, SETTINGS
+from vbranch_server.web.cookies import read_cookie
 from vbranch_server.web.errors import error_response
 
 H = TypeVar("H", bound=Callable[..., Any])
@@ -100,7 +101,7 @@ async def _csrf_token_sent(request: web.Request) -> str:
 
 @web.middleware
 async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = request.cookies.get(SESSION_COOKIE)
+    token = read_cookie(request, SESSION_COOKIE)
     if token:
         async with request.app[DB]() as db:
             staff = await find_session(db, token, request.app[CLOCK]())
@@ -121,15 +122,65 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
-@web.middleware
-async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-        "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'",
+#: Pages that film the customer or the agent and share their screen (getUserMedia and
+#: getDisplayMedia in client_web/static/visit.js and agent_console/static/console-call.js).
+MEDIA_PAGES = frozenset({"/visit", "/console"})
+_NO_FEATURES = "accelerometer=(), geolocation=(), gyroscope=(), magnetometer=(), payment=(), usb=()"
+MEDIA_PERMISSIONS = f"camera=(self), microphone=(self), display-capture=(self), {_NO_FEATURES}"
+NO_PERMISSIONS = f"camera=(), microphone=(), display-capture=(), {_NO_FEATURES}"
+#: 'self' covers the page's own ws:/wss: origin too (CSP Level 3, which browsers implement):
+#: Socket.IO connects to where the page came from and nowhere else.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
+    "object-src 'none'"
+)
+HSTS = "max-age=63072000; includeSubDomains"
+#: What staff see (tickets, customers' documents, the dashboard) must not stay in a shared
+#: computer's cache or a proxy's; /api/track shows a customer's own ticket.
+STAFF_PATHS = (
+    "/console",
+    "/supervisor",
+    "/login",
+    "/logout",
+    "/api/login",
+    "/api/logout",
+    "/api/me",
+    "/api/tickets",
+    "/api/console",
+    "/api/supervisor",
+    "/api/attachments",
+    "/api/track",
+)
+
+
+def _is_private(request: web.Request) -> bool:
+    path = request.path
+    if path.startswith("/static/"):  # the same scripts and styles for everyone: cacheable
+        return False
+    staff_path = any(path == p or path.startswith(p + "/") for p in STAFF_PATHS)
+    return staff_path or current_staff(request) is not None
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Run as every response is about to be sent (aiohttp's on_response_prepare): pages, JSON,
+    static files, raised HTTPExceptions (404, 405, 413, redirects), error pages and Socket.IO's
+    own answers alike. A middleware would miss what is raised past it and routing's own errors.
+    """
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault(
+        "Permissions-Policy",
+        MEDIA_PERMISSIONS if request.path in MEDIA_PAGES else NO_PERMISSIONS,
     )
-    return response
+    if request.app[SETTINGS].secure_cookies:
+        headers.setdefault("Strict-Transport-Security", HSTS)
+    if _is_private(request):
+        headers["Cache-Control"] = "no-store"
+
+
+def setup_security_headers(app: web.Application) -> None:
+    app.on_response_prepare.append(add_security_headers)

@@ -36,11 +36,12 @@ SUPERVISORS = (StaffRole.SUPERVISOR, StaffRole.ADMIN)
 #: How often, in seconds, the dashboard reloads its HTTP parts (the live figures come by socket).
 PANEL_REFRESH_SECONDS = {"sla": 30.0, "audit": 30.0, "charts": 60.0}
 #: Set on the application to change some of them, e.g. `app[PANEL_REFRESH] = {"sla": 0.5}` in tests.
-PANEL_REFRESH = web.AppKey("supervisor_panel_refresh", dict)
+PANEL_REFRESH: web.AppKey[dict[str, float]] = web.AppKey("supervisor_panel_refresh")
 
 
 async def supervisor_page_context(request: web.Request) -> dict[str, Any]:
     """What the dashboard page needs: its texts in the page's language, services, targets."""
+    refresh_overrides: dict[str, float] = request.app.get(PANEL_REFRESH, {})
     staff = current_staff(request)
     assert staff is not None, "the page is for supervisors only"
     lang = pick_language(request)
@@ -56,7 +57,7 @@ async def supervisor_page_context(request: web.Request) -> dict[str, Any]:
             "messages": {k: v for k, v in messages.items() if k.startswith(wanted)},
             "services": {service["code"]: service["name"] for service in services},
             "staff_id": str(staff.user.id),
-            "refresh_seconds": {**PANEL_REFRESH_SECONDS, **request.app.get(PANEL_REFRESH, {})},
+            "refresh_seconds": {**PANEL_REFRESH_SECONDS, **refresh_overrides},
         },
     }
 
@@ -140,6 +141,7 @@ async def _report(request: web.Request, kind: str) -> web.Response:
     if kind == "queues":
         snapshot = await hub.routing.snapshot(now.timestamp())
         abandoned = {q.needs.bucket: q.abandoned for q in snapshot.queues}
+        columns: tuple[str, ...]
         columns, rows = (
             QUEUE_COLUMNS,
             queue_rows(calls, abandoned, hub.routing_config.threshold_for),
